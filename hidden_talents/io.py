@@ -1,0 +1,91 @@
+"""Run directories and atomic writes.
+
+A run writes one directory: ``config.json``, ``results.npz``, ``summary.json``, figures (PNG) and
+checkpoints. Every file is written to a temporary name in the same directory and renamed into
+place, so an interrupted run never leaves a file that looks complete.
+"""
+
+from __future__ import annotations
+
+import io as _io
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+
+def ensure_dir(path: str) -> str:
+  """Creates ``path`` (and parents) if needed; returns it."""
+  os.makedirs(path, exist_ok=True)
+  return path
+
+
+def atomic_write_bytes(path: str, data: bytes) -> None:
+  """Writes ``data`` to ``path`` via a temporary file + ``os.replace`` (atomic on POSIX)."""
+  directory = os.path.dirname(os.path.abspath(path))
+  ensure_dir(directory)
+  fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
+  try:
+    with os.fdopen(fd, "wb") as f:
+      f.write(data)
+      f.flush()
+      os.fsync(f.fileno())
+    os.replace(tmp, path)
+  except BaseException:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+    raise
+
+
+def _to_jsonable(obj: Any) -> Any:
+  if isinstance(obj, Mapping):
+    return {str(k): _to_jsonable(v) for k, v in obj.items()}
+  if isinstance(obj, (list, tuple)):
+    return [_to_jsonable(v) for v in obj]
+  if isinstance(obj, np.generic):
+    return obj.item()
+  if isinstance(obj, np.ndarray):
+    return obj.tolist()
+  if hasattr(obj, "to_dict"):  # ml_collections.ConfigDict
+    return _to_jsonable(obj.to_dict())
+  if isinstance(obj, float) and not np.isfinite(obj):
+    return None if np.isnan(obj) else ("inf" if obj > 0 else "-inf")
+  return obj
+
+
+def to_jsonable(obj: Any) -> Any:
+  """Converts numpy scalars/arrays, tuples and ConfigDicts to plain JSON types (NaN → null)."""
+  return _to_jsonable(obj)
+
+
+def atomic_write_json(path: str, obj: Any) -> None:
+  """Writes ``obj`` as indented JSON, atomically."""
+  text = json.dumps(to_jsonable(obj), indent=2, sort_keys=True, allow_nan=False)
+  atomic_write_bytes(path, (text + "\n").encode())
+
+
+def read_json(path: str) -> Any:
+  with open(path) as f:
+    return json.load(f)
+
+
+def atomic_write_npz(path: str, arrays: Mapping[str, Any]) -> None:
+  """Writes a compressed ``.npz`` of numpy arrays, atomically."""
+  buf = _io.BytesIO()
+  np.savez_compressed(buf, **{k: np.asarray(v) for k, v in arrays.items()})
+  atomic_write_bytes(path, buf.getvalue())
+
+
+def load_npz(path: str) -> dict[str, np.ndarray]:
+  with np.load(path, allow_pickle=False) as f:
+    return {k: f[k] for k in f.files}
+
+
+def atomic_savefig(fig: Any, path: str, **kwargs: Any) -> None:
+  """Saves a matplotlib figure as PNG, atomically."""
+  buf = _io.BytesIO()
+  fig.savefig(buf, format="png", **kwargs)
+  atomic_write_bytes(path, buf.getvalue())
