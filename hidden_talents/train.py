@@ -1,0 +1,256 @@
+"""Pure training of one cell (one model on one data set), to be vmapped over a grid of cells.
+
+``make_train(settings)`` closes over the static settings (shapes, steps, sizes) and returns pure
+functions of array arguments only:
+
+* ``init(cell) -> TrainState``
+* ``run_chunk(state, cell) -> (TrainState, ChunkMetrics)`` — ``settings.chunk_steps`` Adam steps
+  under ``lax.scan``;
+* ``evaluate(state, cell) -> EvalMetrics`` — NMSE (eq. 20) over all n samples, in chunks, plus Σz
+  statistics (Sec. 5.3) and the first decoder layer's column norms (Sec. 5.2).
+
+A cell is described by arrays (``Cell``): manifold dimension κ, outlier ratio ν, PRNG keys and the
+model's loss coefficients; so ``jax.vmap`` over cells trains a whole grid (several models
+included) as one program. Data is streamed: every batch is generated from (key, sample index).
+
+A cell whose loss or gradient turns non-finite is marked ``failed`` and frozen at its last finite
+parameters; the other cells of the vmapped program are unaffected.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from hidden_talents import models
+from hidden_talents.data import corrupt, manifold
+from hidden_talents.objectives.unified import (
+    LossCoefficients,
+    clip_logvar,
+    reparameterize,
+    unified_cost,
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+  """Static settings of a sweep: everything that fixes shapes or the compiled program."""
+
+  data_dim: int = 100
+  kappa_max: int = 20
+  generator_widths: tuple[int, ...] = (100, 200)  # ground truth z-D1(r1)-D2(r2)-l(d)
+  encoder_widths: tuple[int, ...] = (200, 100)  # x-E1-E2-μz
+  decoder_widths: tuple[int, ...] = (100, 200)  # μz-D1-D2-μx
+  latent_dim: int = 50
+  num_samples: int = 5000  # n per cell
+  batch_size: int = 100
+  chunk_steps: int = 500
+  learning_rate: float = 1e-3
+  alpha: float = 1e-2
+  weight_decay: float = 5e-4  # C1
+  loss_reduction: str = "mean"  # 'mean' over the batch, or 'sum' (n/B · batch sum, eq. 2)
+  num_latent_samples: int = 1  # τ of eq. 4
+  logvar_bias_init: float = 0.0
+  eval_batch_size: int = 1000
+  hist_range: tuple[float, float] = (-8.0, 1.0)  # log10 σz² histogram range
+  hist_bins: int = 90
+  outliers: str = "gaussian"  # 'gaussian' (Sec. 5.1) or 'uniform'
+  grad_clip: float = 0.0  # global-norm clip; 0 = off
+
+  def __post_init__(self):
+    for name in ("data_dim", "kappa_max", "latent_dim", "num_samples", "batch_size", "chunk_steps",
+                 "num_latent_samples", "eval_batch_size", "hist_bins"):
+      if int(getattr(self, name)) <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+    for name in ("generator_widths", "encoder_widths", "decoder_widths"):
+      if any(int(w) <= 0 for w in getattr(self, name)):
+        raise ValueError(f"{name} must be positive integers, got {getattr(self, name)!r}")
+    if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
+      raise ValueError(f"learning_rate must be > 0, got {self.learning_rate!r}")
+    if not (self.alpha > 0 and math.isfinite(self.alpha)):
+      raise ValueError(f"alpha must be > 0, got {self.alpha!r}")
+    if not self.weight_decay >= 0:
+      raise ValueError(f"weight_decay must be ≥ 0, got {self.weight_decay!r}")
+    if self.loss_reduction not in ("mean", "sum"):
+      raise ValueError(f"loss_reduction must be 'mean' or 'sum', got {self.loss_reduction!r}")
+    if self.outliers not in ("gaussian", "uniform"):
+      raise ValueError(f"outliers must be 'gaussian' or 'uniform', got {self.outliers!r}")
+    if self.batch_size > self.num_samples:
+      raise ValueError(
+          f"batch_size ({self.batch_size}) must not exceed num_samples ({self.num_samples})")
+
+
+class Cell(NamedTuple):
+  """One training run. Every field is an array, so a grid is a ``Cell`` with a leading axis."""
+
+  kappa: jax.Array  # int32, manifold dimension κ ≤ kappa_max
+  nu: jax.Array  # float32, outlier ratio ν ∈ [0, 1)
+  data_key: jax.Array  # uint32[2]: ground-truth decoder and latent samples
+  corrupt_key: jax.Array  # uint32[2]: outlier mask and values
+  init_key: jax.Array  # uint32[2]: model initialisation
+  train_key: jax.Array  # uint32[2]: batches and reparameterisation noise
+  coeffs: LossCoefficients
+
+
+class TrainState(NamedTuple):
+  params: Any
+  opt_state: Any
+  step: jax.Array  # int32, global step (batches are keyed by it, so resuming is exact)
+  failed: jax.Array  # bool: a non-finite loss/gradient was met; the cell is frozen
+
+
+class ChunkMetrics(NamedTuple):
+  loss: jax.Array  # mean training loss over the chunk's finite steps
+  data: jax.Array  # mean data term per sample
+  kl: jax.Array  # mean tr Σz − log|Σz| per sample
+
+
+class EvalMetrics(NamedTuple):
+  nmse: jax.Array  # ‖L − L̂‖²_F / ‖L‖²_F with L̂ = μx(μz(X)) (eq. 20)
+  nmse_input: jax.Array  # ‖L − X‖²_F / ‖L‖²_F: doing nothing
+  sigma_z_mean: jax.Array  # (latent_dim,) mean over samples of diag Σz
+  sigma_z_hist: jax.Array  # (hist_bins,) counts of log10 diag Σz over all samples and dims
+  w1_col_norms: jax.Array  # (latent_dim,) column norms of the first decoder layer W₁ (eq. 21)
+
+
+class TrainFns(NamedTuple):
+  settings: Settings
+  model: models.AutoEncoder
+  init: Any
+  run_chunk: Any
+  evaluate: Any
+  sample_batch: Any
+  reconstruct: Any
+
+
+def make_model(s: Settings) -> models.AutoEncoder:
+  return models.AutoEncoder(
+      encoder_widths=tuple(s.encoder_widths), decoder_widths=tuple(s.decoder_widths),
+      latent_dim=s.latent_dim, data_dim=s.data_dim, logvar_bias_init=s.logvar_bias_init)
+
+
+def make_optimizer(s: Settings) -> optax.GradientTransformation:
+  adam = optax.adam(s.learning_rate)
+  if s.grad_clip > 0:
+    return optax.chain(optax.clip_by_global_norm(s.grad_clip), adam)
+  return adam
+
+
+def _tree_where(pred, a, b):
+  return jax.tree.map(lambda u, v: jnp.where(pred, u, v), a, b)
+
+
+def _tree_all_finite(tree) -> jax.Array:
+  leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]
+  return jnp.all(jnp.stack(leaves))
+
+
+def make_train(s: Settings) -> TrainFns:
+  """Builds the pure per-cell functions for static settings ``s`` (see module docstring)."""
+  model = make_model(s)
+  tx = make_optimizer(s)
+
+  def generator(cell: Cell) -> manifold.GeneratorParams:
+    return manifold.init_generator(
+        cell.data_key, cell.kappa, kappa_max=s.kappa_max, widths=s.generator_widths,
+        data_dim=s.data_dim)
+
+  def sample_batch(cell: Cell, indices: jax.Array, gen=None):
+    """(x, l, mask) for sample indices of this cell."""
+    gen = generator(cell) if gen is None else gen
+    _, l = manifold.sample_clean(gen, cell.data_key, indices)
+    if s.outliers == "gaussian":
+      x, mask = corrupt.gaussian_outliers(cell.corrupt_key, indices, l, cell.nu)
+    else:
+      x, mask = corrupt.uniform_outliers(cell.corrupt_key, indices, l, cell.nu)
+    return x, l, mask
+
+  def init(cell: Cell) -> TrainState:
+    params = model.init(cell.init_key, jnp.zeros((1, s.data_dim)))
+    return TrainState(params=params, opt_state=tx.init(params), step=jnp.zeros((), jnp.int32),
+                      failed=jnp.zeros((), bool))
+
+  def loss_fn(params, x, eps, coeffs):
+    mu_z, logvar_z = model.apply(params, x, method=models.AutoEncoder.encode)
+    z = reparameterize(mu_z[None], logvar_z[None], eps, coeffs.noise)  # (τ, B, κ)
+    mu_x = model.apply(params, z, method=models.AutoEncoder.decode)  # (τ, B, d)
+    cost, parts = jax.vmap(
+        lambda xi, mxi, mzi, lvi: unified_cost(xi, mxi, mzi, lvi, coeffs, alpha=s.alpha),
+        in_axes=(0, 1, 0, 0))(x, mu_x, mu_z, logvar_z)
+    scale = 1.0 if s.loss_reduction == "mean" else float(s.num_samples)
+    data_loss = scale * jnp.mean(cost)
+    wd = s.weight_decay * sum(jnp.sum(p**2) for p in jax.tree.leaves(params))
+    return data_loss + wd, (jnp.mean(parts["data"]), jnp.mean(parts["kl"]))
+
+  grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+
+  def run_chunk(state: TrainState, cell: Cell) -> tuple[TrainState, ChunkMetrics]:
+    gen = generator(cell)
+    train_key = cell.train_key
+
+    def step(carry, _):
+      st = carry
+      k = jax.random.fold_in(train_key, st.step)
+      k_idx, k_eps = jax.random.split(k)
+      idx = jax.random.randint(k_idx, (s.batch_size,), 0, s.num_samples)
+      x, _, _ = sample_batch(cell, idx, gen)
+      eps = jax.random.normal(k_eps, (s.num_latent_samples, s.batch_size, s.latent_dim))
+      (loss, (data, kl)), grads = grad_fn(st.params, x, eps, cell.coeffs)
+      updates, new_opt = tx.update(grads, st.opt_state, st.params)
+      new_params = optax.apply_updates(st.params, updates)
+      ok = jnp.isfinite(loss) & _tree_all_finite(grads) & ~st.failed
+      params = _tree_where(ok, new_params, st.params)
+      opt_state = _tree_where(ok, new_opt, st.opt_state)
+      new = TrainState(params, opt_state, st.step + 1, st.failed | ~ok)
+      m = jnp.where(ok, jnp.stack([loss, data, kl]), jnp.nan)
+      return new, m
+
+    state, ms = jax.lax.scan(step, state, None, length=s.chunk_steps)
+    ms = jnp.nanmean(ms, axis=0)
+    return state, ChunkMetrics(ms[0], ms[1], ms[2])
+
+  def reconstruct(params, x):
+    """(L̂, μz, log σz²) for rows x: the deterministic reconstruction μx(μz(x))."""
+    mu_z, logvar_z = model.apply(params, x, method=models.AutoEncoder.encode)
+    return model.apply(params, mu_z, method=models.AutoEncoder.decode), mu_z, clip_logvar(logvar_z)
+
+  def evaluate(state: TrainState, cell: Cell) -> EvalMetrics:
+    gen = generator(cell)
+    bsz = min(s.eval_batch_size, s.num_samples)
+    num_chunks = -(-s.num_samples // bsz)
+    lo, hi = s.hist_range
+    edges = jnp.linspace(lo, hi, s.hist_bins + 1)
+
+    def body(acc, c):
+      idx = c * bsz + jnp.arange(bsz)
+      valid = idx < s.num_samples
+      idx = jnp.minimum(idx, s.num_samples - 1)
+      x, l, _ = sample_batch(cell, idx, gen)
+      l_hat, _, logvar_z = reconstruct(state.params, x)
+      w = valid[:, None].astype(x.dtype)
+      err = jnp.sum(w * (l - l_hat) ** 2)
+      err_in = jnp.sum(w * (l - x) ** 2)
+      energy = jnp.sum(w * l**2)
+      var = jnp.exp(logvar_z)
+      var_sum = jnp.sum(w * var, axis=0)
+      logv = jnp.clip(logvar_z / jnp.log(10.0), lo, hi - 1e-6)
+      hist = jnp.sum(
+          (logv[..., None] >= edges[:-1]) & (logv[..., None] < edges[1:]) & valid[:, None, None],
+          axis=(0, 1))
+      new = (acc[0] + err, acc[1] + err_in, acc[2] + energy, acc[3] + var_sum, acc[4] + hist)
+      return new, None
+
+    zeros = (jnp.zeros(()), jnp.zeros(()), jnp.zeros(()), jnp.zeros((s.latent_dim,)),
+             jnp.zeros((s.hist_bins,), jnp.int32))
+    (err, err_in, energy, var_sum, hist), _ = jax.lax.scan(body, zeros, jnp.arange(num_chunks))
+    W1 = models.first_decoder_weights(state.params)
+    return EvalMetrics(
+        nmse=err / energy, nmse_input=err_in / energy, sigma_z_mean=var_sum / s.num_samples,
+        sigma_z_hist=hist, w1_col_norms=jnp.linalg.norm(W1, axis=0))
+
+  return TrainFns(s, model, init, run_chunk, evaluate, sample_batch, reconstruct)

@@ -1,0 +1,135 @@
+"""Phase-transition sweep (Sec. 5.1, Figures 1, 3, 4): VAE, AE-ℓ2, AE-ℓ1 and RPCA recovering a
+κ-dimensional nonlinear manifold from data with a fraction ν of entries replaced by outliers.
+
+Presets (``--config=launch/configs/phase_transition.py:<preset>``):
+
+* ``quick`` — the full 10 × 10 (κ × ν) grid × 3 models (AEs at C2 ∈ {0.1, 10³}) + RPCA at CPU
+  sizes (d = 100, widths 50/100, n = 2000). About 15 minutes on 2 CPU cores.
+      python -m launch.phase_transition --config=launch/configs/phase_transition.py:quick \
+          --workdir=runs/phase_transition
+* ``diagnostic`` — κ ∈ {4, 12} × ν ∈ {0.1, 0.3}, trained long enough to converge, to test the
+  paper's claim cheaply (a few minutes on 2 CPU cores).
+* ``paper`` — the paper's sizes: d = 100, x-E1(2000)-E2(1000)-μz(50)-D1(1000)-D2(2000)-μx,
+  n = 10⁶, 200 epochs (2·10⁶ steps) of batch 100, Adam lr 1e-4, C2 ∈ {0.1, 1, 10, 10², 10³}.
+  For a GPU; cells run in groups of ``cells_per_group`` so device memory stays bounded.
+* ``tiny`` — a handful of cells and steps, for tests.
+
+Any field can be overridden, e.g. ``--config.kappas='(2,4)' --config.nus='(0.1,0.2)'``.
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+
+def _grid(start: float, stop: float, step: float) -> tuple[float, ...]:
+  n = int(round((stop - start) / step)) + 1
+  return tuple(round(start + i * step, 6) for i in range(n))
+
+
+def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.preset = preset
+  # Grid.
+  c.kappas = tuple(range(2, 21, 2))
+  c.nus = _grid(0.05, 0.5, 0.05)
+  c.models = ("vae", "ae_l2", "ae_l1", "rpca")
+  c.c2_values = (0.1, 1000.0)  # C2 grid of the AEs (the VAE's C2 is its KL: 1)
+  c.seed = 0
+  # Data and networks.
+  c.data_dim = 100
+  c.hidden_widths = (50, 100)  # (r1, r2): decoder D1(r1)-D2(r2), encoder E1(r2)-E2(r1)
+  c.generator_widths = ()  # ground-truth decoder widths; () = hidden_widths
+  c.latent_dim = 50
+  c.num_samples = 2000  # n per cell
+  # Training.
+  c.batch_size = 100
+  c.num_steps = 3000
+  c.chunk_steps = 250
+  c.learning_rate = 1e-3
+  c.alpha = 1e-2  # decoder variance floor α of ξα
+  c.weight_decay = 5e-4  # C1
+  c.loss_reduction = "mean"  # 'mean' per sample (+ C1‖θ‖²), or 'sum' over n as in eq. 2
+  c.logvar_bias_init = 0.0
+  c.num_latent_samples = 1  # τ
+  c.grad_clip = 0.0
+  c.eval_batch_size = 1000
+  c.cells_per_group = 0  # 0 = all cells in one compiled call
+  c.checkpoint_every = 2  # chunks
+  # Figure 3: VAE Σz histograms at these (κ, ν); ν = 0 cells are added to the sweep if needed.
+  c.fig3_kappas = (2, 8, 14, 20)
+  c.fig3_nus = (0.0, 0.25, 0.5)
+  # Figure 4: a separate VAE grid with κ = dim μz.
+  c.fig4 = ml_collections.ConfigDict()
+  c.fig4.enabled = True
+  c.fig4.kappa = 10
+  c.fig4.nus = _grid(0.0, 0.5, 0.1)
+  c.fig4.num_steps = 3000
+  # RPCA baseline (best λ per cell from λ_factor / √max(m, n)).
+  c.rpca = ml_collections.ConfigDict()
+  c.rpca.lam_factors = (0.5, 1.0, 2.0)
+  c.rpca.num_samples = 0  # rows of X given to RPCA; 0 = num_samples
+  c.rpca.max_iter = 500
+  c.rpca.tol = 1e-6
+  c.rpca.chunk_size = 8
+  # Ground-truth encoder check (Sec. 5.1) and low-rank energy of L.
+  c.gt_check = ml_collections.ConfigDict()
+  c.gt_check.enabled = True
+  c.gt_check.num_steps = 2000
+  c.gt_check.learning_rate = 1e-3
+  c.gt_check.num_samples = 2000
+
+  if preset == "quick":
+    pass
+  elif preset == "diagnostic":
+    c.kappas = (4, 12)
+    c.nus = (0.1, 0.3)
+    c.c2_values = (0.1, 1.0, 10.0, 1000.0)
+    c.hidden_widths = (100, 200)
+    c.num_samples = 5000
+    c.num_steps = 12000
+    c.chunk_steps = 500
+    c.logvar_bias_init = -4.0
+    c.fig3_kappas = (4, 12)
+    c.fig3_nus = (0.0, 0.1, 0.3)
+    c.fig4.enabled = False
+  elif preset == "paper":
+    c.c2_values = (0.1, 1.0, 10.0, 100.0, 1000.0)
+    c.hidden_widths = (1000, 2000)
+    c.num_samples = 1_000_000
+    c.num_steps = 2_000_000  # 200 epochs × 10⁴ batches of 100
+    c.chunk_steps = 5000
+    c.learning_rate = 1e-4
+    c.eval_batch_size = 10_000
+    c.cells_per_group = 100
+    c.checkpoint_every = 10
+    c.fig4.nus = _grid(0.0, 0.5, 0.05)
+    c.fig4.num_steps = 2_000_000
+    c.rpca.num_samples = 1_000_000
+    c.rpca.max_iter = 1000
+    c.rpca.tol = 1e-7
+    c.rpca.chunk_size = 1
+    c.gt_check.num_steps = 50_000
+    c.gt_check.num_samples = 100_000
+  elif preset == "tiny":
+    c.kappas = (2, 6)
+    c.nus = (0.1, 0.3)
+    c.c2_values = (0.1,)
+    c.hidden_widths = (16, 32)
+    c.latent_dim = 8
+    c.num_samples = 300
+    c.batch_size = 50
+    c.num_steps = 40
+    c.chunk_steps = 20
+    c.eval_batch_size = 128
+    c.fig3_kappas = (2, 6)
+    c.fig3_nus = (0.0, 0.3)
+    c.fig4.kappa = 4
+    c.fig4.nus = (0.0, 0.3)
+    c.fig4.num_steps = 20
+    c.rpca.max_iter = 50
+    c.gt_check.num_steps = 50
+    c.gt_check.num_samples = 300
+  else:
+    raise ValueError(f"unknown preset {preset!r}; choose quick, diagnostic, paper or tiny")
+  return c
