@@ -38,8 +38,7 @@ def heatmaps(
   for ax, (title, values) in zip(axes[0], panels):
     values = np.asarray(values, dtype=float)
     masked = np.ma.masked_invalid(values)
-    cm = plt.get_cmap(cmap).copy()
-    cm.set_bad("0.7")
+    cm = plt.get_cmap(cmap).with_extremes(bad="0.7")
     im = ax.imshow(masked, origin="lower", cmap=cm, vmin=vmin, vmax=vmax, aspect="auto")
     ax.set_xticks(range(len(x_values)))
     ax.set_xticklabels([f"{v:g}" for v in x_values], rotation=90, fontsize=7)

@@ -126,6 +126,7 @@ class TrainFns(NamedTuple):
   evaluate: Any
   sample_batch: Any
   reconstruct: Any
+  loss: Any  # loss(params, x, eps, coeffs) -> (loss, (data, kl)): one training-batch objective
 
 
 def make_model(s: Settings) -> models.AutoEncoder:
@@ -253,4 +254,4 @@ def make_train(s: Settings) -> TrainFns:
         nmse=err / energy, nmse_input=err_in / energy, sigma_z_mean=var_sum / s.num_samples,
         sigma_z_hist=hist, w1_col_norms=jnp.linalg.norm(W1, axis=0))
 
-  return TrainFns(s, model, init, run_chunk, evaluate, sample_batch, reconstruct)
+  return TrainFns(s, model, init, run_chunk, evaluate, sample_batch, reconstruct, loss_fn)

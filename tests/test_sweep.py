@@ -1,0 +1,97 @@
+"""The sweep host loop: resume = uninterrupted, sharded = unsharded, groups, NaN reporting."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from hidden_talents import sweep
+from tests.helpers import TINY
+
+SPECS = [("vae", 1.0, 2, 0.1), ("ae_l2", 0.1, 3, 0.2), ("ae_l1", 10.0, 4, 0.3),
+         ("vae", 1.0, 4, 0.0), ("ae_l2", 1000.0, 1, 0.45)]
+
+
+def _cells():
+  return sweep.make_cells([sweep.CellInfo(m, c2, k, nu, 0) for m, c2, k, nu in SPECS])
+
+
+def test_make_cells_shares_data_and_init_between_models_of_a_cell():
+  cells = sweep.make_cells([sweep.CellInfo("vae", 1.0, 3, 0.2, 0),
+                            sweep.CellInfo("ae_l1", 5.0, 3, 0.2, 0),
+                            sweep.CellInfo("vae", 1.0, 3, 0.3, 0)])
+  for f in ("data_key", "corrupt_key", "init_key", "train_key"):
+    np.testing.assert_array_equal(getattr(cells, f)[0], getattr(cells, f)[1])
+  np.testing.assert_array_equal(cells.data_key[0], cells.data_key[2])  # same manifold
+  assert not np.array_equal(cells.corrupt_key[0], cells.corrupt_key[2])  # other corruption
+
+
+def test_resume_after_interruption_gives_identical_results(tmp_path):
+  cells = _cells()
+  full = sweep.run_sweep(TINY, cells, num_steps=20, workdir=str(tmp_path / "a"), progress=False)
+  wd = str(tmp_path / "b")
+  assert sweep.run_sweep(TINY, cells, num_steps=20, workdir=wd, progress=False,
+                         stop_after_chunks=2) is None  # "killed" after 2 of 4 chunks
+  assert os.path.exists(os.path.join(wd, "sweep_g000.ckpt.npz"))
+  resumed = sweep.run_sweep(TINY, cells, num_steps=20, workdir=wd, progress=False)
+  np.testing.assert_array_equal(full.eval.nmse, resumed.eval.nmse)
+  np.testing.assert_array_equal(full.eval.w1_col_norms, resumed.eval.w1_col_norms)
+  np.testing.assert_array_equal(full.history, resumed.history)
+  # a finished run is loaded, not recomputed, and a different config is refused
+  again = sweep.run_sweep(TINY, cells, num_steps=20, workdir=wd, progress=False)
+  np.testing.assert_array_equal(again.eval.nmse, full.eval.nmse)
+  with pytest.raises(ValueError, match="different run"):
+    sweep.run_sweep(TINY, cells, num_steps=25, workdir=wd, progress=False)
+
+
+def test_groups_equal_one_program():
+  cells = _cells()
+  one = sweep.run_sweep(TINY, cells, num_steps=10, progress=False)
+  grouped = sweep.run_sweep(TINY, cells, num_steps=10, progress=False, cells_per_group=2)
+  np.testing.assert_allclose(one.eval.nmse, grouped.eval.nmse, rtol=1e-4)
+
+
+def test_failed_cell_is_reported_and_masked():
+  cells = _cells()
+  c2 = np.asarray(cells.coeffs.c2).copy()
+  c2[1] = np.inf
+  cells = cells._replace(coeffs=cells.coeffs._replace(c2=c2))
+  res = sweep.run_sweep(TINY, cells, num_steps=10, progress=False)
+  assert res.failed.tolist() == [False, True, False, False, False]
+  assert np.isnan(res.eval.nmse[1]) and np.all(np.isfinite(np.delete(res.eval.nmse, 1)))
+  assert res.failed_at_step[1] == 0
+
+
+def test_rejects_bad_kappa_and_steps():
+  with pytest.raises(ValueError, match="κ"):
+    sweep.run_sweep(TINY, sweep.make_cells([sweep.CellInfo("vae", 1.0, 9, 0.1, 0)]),
+                    num_steps=5, progress=False)
+  with pytest.raises(ValueError, match="num_steps"):
+    sweep.run_sweep(TINY, _cells(), num_steps=0, progress=False)
+
+
+SHARDED = r"""
+import json, sys
+import jax
+from hidden_talents import sweep
+from tests.helpers import TINY
+from tests.test_sweep import _cells
+assert len(jax.local_devices()) == 4, jax.local_devices()
+res = sweep.run_sweep(TINY, _cells(), num_steps=10, progress=False)
+print(json.dumps(res.eval.nmse.tolist()))
+"""
+
+
+def test_sharded_over_four_cpu_devices_equals_unsharded():
+  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4",
+             JAX_PLATFORMS="cpu")
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  out = subprocess.run([sys.executable, "-c", SHARDED], env=env, cwd=root, capture_output=True,
+                       text=True, timeout=600)
+  assert out.returncode == 0, out.stderr
+  sharded = np.asarray(json.loads(out.stdout.strip().splitlines()[-1]))
+  plain = sweep.run_sweep(TINY, _cells(), num_steps=10, progress=False).eval.nmse
+  np.testing.assert_allclose(sharded, plain, rtol=1e-4)
