@@ -117,14 +117,18 @@ class Progress:
     self.total, self.cells, self.batch, self.label = total_steps, cells, batch, label
     self.enabled = enabled
     self.start = time.time()
-    self.start_step = None
+    self.start_step = 0
+    self.calls = 0
     self.tty = sys.stderr.isatty()
 
   def update(self, step: int, failed: int, loss: float) -> None:
     if not self.enabled:
       return
     now = time.time()
-    if self.start_step is None:
+    self.calls += 1
+    if self.calls <= 2:
+      # The first update is before any chunk, the second after the first chunk, which includes
+      # compilation: the rate is measured from there on.
       self.start_step, self.start = step, now
       rate, eta = float("nan"), float("nan")
     else:
