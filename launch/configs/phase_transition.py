@@ -44,7 +44,7 @@ def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
   c.num_samples = 2000  # n per cell
   # Training.
   c.batch_size = 100
-  c.num_steps = 3000
+  c.num_steps = 2000
   c.chunk_steps = 250
   c.learning_rate = 1e-3
   c.alpha = 1e-2  # decoder variance floor α of ξα
@@ -64,7 +64,7 @@ def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
   c.fig4.enabled = True
   c.fig4.kappa = 10
   c.fig4.nus = _grid(0.0, 0.5, 0.1)
-  c.fig4.num_steps = 3000
+  c.fig4.num_steps = 2000
   # RPCA baseline (best λ per cell from λ_factor / √max(m, n)).
   c.rpca = ml_collections.ConfigDict()
   c.rpca.lam_factors = (0.5, 1.0, 2.0)
