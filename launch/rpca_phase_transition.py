@@ -3,7 +3,7 @@
   python -m launch.rpca_phase_transition \
       --config=launch/configs/rpca_phase_transition.py:quick --workdir=runs/rpca_pt
 
-About 1 minute on 2 CPU cores for ``quick``; see the config file for the other presets.
+About 20 s on 2 idle CPU cores for ``quick``; see the config file for the other presets.
 """
 
 from absl import app
