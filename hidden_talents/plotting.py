@@ -109,4 +109,37 @@ def sorted_curves(
   ax.legend(fontsize=7)
   fig.tight_layout()
   io.atomic_savefig(fig, path, dpi=120)
+
+
+def rpca_success_map(
+    panels: Sequence[tuple[str, np.ndarray]],
+    *,
+    x_values: Sequence[float],
+    y_values: Sequence[float],
+    x_label: str,
+    y_label: str,
+    path: str,
+    suptitle: str | None = None,
+) -> None:
+  """Phase-transition success maps (Candès et al. 2011, Fig. 1 convention): white = every trial
+  succeeded, black = every trial failed. ``panels`` is a list of (title, fraction[len(y), len(x)]).
+  """
+  n = len(panels)
+  fig, axes = plt.subplots(1, n, figsize=(3.4 * n + 0.8, 3.4), squeeze=False)
+  im = None
+  for ax, (title, values) in zip(axes[0], panels):
+    im = ax.imshow(np.asarray(values, dtype=float), origin="lower", cmap="gray", vmin=0.0,
+                   vmax=1.0, aspect="auto", interpolation="nearest")
+    ax.set_xticks(range(len(x_values)))
+    ax.set_xticklabels([f"{v:g}" for v in x_values], rotation=90, fontsize=7)
+    ax.set_yticks(range(len(y_values)))
+    ax.set_yticklabels([f"{v:g}" for v in y_values], fontsize=7)
+    ax.set_xlabel(x_label)
+    ax.set_ylabel(y_label)
+    ax.set_title(title)
+  if im is not None:
+    fig.colorbar(im, ax=axes[0].tolist(), shrink=0.85, label="success fraction")
+  if suptitle:
+    fig.suptitle(suptitle, y=1.06)
+  io.atomic_savefig(fig, path, dpi=120, bbox_inches="tight")
   plt.close(fig)

@@ -216,3 +216,11 @@ def test_lowrank_generator_rank_fraction_and_vmap():
   assert float(jnp.abs(jnp.where(g.mask, 0.0, g.X - g.L)).max()) == 0.0
   with pytest.raises(ValueError):
     lowrank_plus_sparse(jax.random.key(0), 1, 0.1, shape=(5, 4), max_rank=9)
+
+
+@pytest.mark.slow
+def test_thin_20000x100_float32_full_solve_recovers():
+  p = _problem(5, (20000, 100), 5, 0.05)
+  r = rpca.robust_pca(p.X)
+  assert bool(r.converged) and r.dtype == jnp.float32
+  assert _rel(r.L, p.L) < 1e-4
