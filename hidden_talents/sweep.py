@@ -11,7 +11,8 @@ compiled once); each finished group is saved and skipped on resume. Device memor
 by the group size, host memory by the number of cells.
 
 Devices: the cell axis is sharded over all local devices (1-D mesh ``('cells',)``); the cell count
-is padded to a multiple of the device count.
+is padded to a multiple of the device count. A fixed data set (``data=``) is replicated on every
+device and shared by all cells (it is an argument of the compiled program, not a constant in it).
 """
 
 from __future__ import annotations
@@ -94,13 +95,33 @@ class SweepResult(NamedTuple):
   train_seconds: float
 
 
-def fingerprint(settings: train.Settings, cells: train.Cell, num_steps: int) -> str:
+def fingerprint(settings: train.Settings, cells: train.Cell, num_steps: int,
+                data: np.ndarray | None = None) -> str:
   h = hashlib.sha256()
   h.update(json.dumps(dataclasses.asdict(settings), sort_keys=True).encode())
   h.update(str(num_steps).encode())
   for leaf in jax.tree.leaves(cells):
     h.update(np.ascontiguousarray(leaf).tobytes())
+  if data is not None:
+    h.update(np.ascontiguousarray(data).tobytes())
   return h.hexdigest()[:16]
+
+
+def check_data(settings: train.Settings, data) -> np.ndarray | None:
+  """Validates a fixed data set for ``run_sweep``: shape (num_samples, data_dim), finite; float32."""
+  if data is None:
+    return None
+  data = np.asarray(data)
+  if data.ndim != 2 or data.shape != (settings.num_samples, settings.data_dim):
+    raise ValueError(f"data must have shape (num_samples, data_dim) = ({settings.num_samples}, "
+                     f"{settings.data_dim}), got {data.shape}")
+  if not np.issubdtype(data.dtype, np.number):
+    raise ValueError(f"data must be numeric, got dtype {data.dtype}")
+  data = data.astype(np.float32)
+  if not np.all(np.isfinite(data)):
+    bad = np.argwhere(~np.isfinite(data))[0]
+    raise ValueError(f"data contains NaN or Inf (first at row {bad[0]}, column {bad[1]})")
+  return data
 
 
 def _mesh() -> Mesh | None:
@@ -179,6 +200,7 @@ def run_sweep(
     checkpoint_every: int = 1,
     progress: bool = True,
     stop_after_chunks: int | None = None,
+    data=None,
 ) -> SweepResult:
   """Trains every cell for ``num_steps`` steps and evaluates it (see module docstring).
 
@@ -192,6 +214,8 @@ def run_sweep(
     checkpoint_every: chunks between checkpoints.
     progress: print a status line per chunk to stderr.
     stop_after_chunks: stop (as if killed) after this many chunks in this call — for tests.
+    data: optional fixed data set, (num_samples, data_dim) clean rows shared by all cells
+      (``train`` module docstring); None = each cell's streamed manifold.
 
   Returns:
     ``SweepResult`` with numpy arrays.
@@ -200,6 +224,7 @@ def run_sweep(
     raise ValueError(f"num_steps must be positive, got {num_steps}")
   if checkpoint_every <= 0:
     raise ValueError(f"checkpoint_every must be positive, got {checkpoint_every}")
+  data = check_data(settings, data)
   t_start = time.time()
   fns = train.make_train(settings)
   total = num_cells(cells)
@@ -213,11 +238,13 @@ def run_sweep(
   sharding = None if mesh is None else NamedSharding(mesh, PartitionSpec("cells"))
   jit_kw = {} if sharding is None else {"out_shardings": sharding}
   init_fn = jax.jit(jax.vmap(fns.init), **jit_kw)
-  chunk_fn = jax.jit(jax.vmap(fns.run_chunk), donate_argnums=(0,),
+  chunk_fn = jax.jit(jax.vmap(fns.run_chunk, in_axes=(0, 0, None)), donate_argnums=(0,),
                      **({} if sharding is None else {"out_shardings": (sharding, sharding)}))
-  eval_fn = jax.jit(jax.vmap(fns.evaluate), **jit_kw)
+  eval_fn = jax.jit(jax.vmap(fns.evaluate, in_axes=(0, 0, None)), **jit_kw)
   num_chunks = -(-num_steps // settings.chunk_steps)
-  fp = fingerprint(settings, cells, num_chunks * settings.chunk_steps)
+  fp = fingerprint(settings, cells, num_chunks * settings.chunk_steps, data)
+  if data is not None:
+    data = jax.device_put(data, None if mesh is None else NamedSharding(mesh, PartitionSpec()))
 
   evals, failed_all, failed_at_all, hist_all = [], [], [], []
   train_seconds = 0.0
@@ -260,7 +287,7 @@ def run_sweep(
       if stop_after_chunks is not None and chunks_run >= stop_after_chunks:
         return None  # simulated interruption (tests)
       t0 = time.time()
-      state, m = chunk_fn(state, gcells)
+      state, m = chunk_fn(state, gcells, data)
       m = np.stack([np.asarray(m.loss), np.asarray(m.data), np.asarray(m.kl)], axis=-1)
       failed = np.asarray(state.failed)
       train_seconds += time.time() - t0
@@ -278,7 +305,7 @@ def run_sweep(
                  float(np.median(finite)) if finite.size else float("nan"))
       if ckpt_path and ((c + 1) % checkpoint_every == 0 or c + 1 == num_chunks):
         _save_ckpt(ckpt_path, state, c + 1, history, failed_at, fp)
-    ev = jax.device_get(eval_fn(state, gcells))
+    ev = jax.device_get(eval_fn(state, gcells, data))
     failed = np.asarray(state.failed)
     hist = np.asarray(history, np.float32).reshape(len(history), group_padded, 3)
     n = len(idx)

@@ -4,14 +4,19 @@
 functions of array arguments only:
 
 * ``init(cell) -> TrainState``
-* ``run_chunk(state, cell) -> (TrainState, ChunkMetrics)`` — ``settings.chunk_steps`` Adam steps
+* ``run_chunk(state, cell, data=None) -> (TrainState, ChunkMetrics)`` — ``settings.chunk_steps`` Adam steps
   under ``lax.scan``;
-* ``evaluate(state, cell) -> EvalMetrics`` — NMSE (eq. 20) over all n samples, in chunks, plus Σz
+* ``evaluate(state, cell, data=None) -> EvalMetrics`` — NMSE (eq. 20) over all n samples, in chunks, plus Σz
   statistics (Sec. 5.3) and the first decoder layer's column norms (Sec. 5.2).
 
 A cell is described by arrays (``Cell``): manifold dimension κ, outlier ratio ν, PRNG keys and the
 model's loss coefficients; so ``jax.vmap`` over cells trains a whole grid (several models
 included) as one program. Data is streamed: every batch is generated from (key, sample index).
+
+Fixed-dataset mode: ``run_chunk``, ``evaluate`` and ``sample_batch`` take an optional ``data``
+argument, a (n, d) array of clean rows shared by every cell (vmap it with ``in_axes=None``). Sample
+i of a cell is then ``data[i]`` instead of the ground-truth decoder's output, corrupted by the
+cell's ν with the same streamed outliers (MNIST, users' own matrices).
 
 A cell whose loss or gradient turns non-finite is marked ``failed`` and frozen at its last finite
 parameters; the other cells of the vmapped program are unaffected.
@@ -60,6 +65,7 @@ class Settings:
   hist_range: tuple[float, float] = (-8.0, 1.0)  # log10 σz² histogram range
   hist_bins: int = 90
   outliers: str = "gaussian"  # 'gaussian' (Sec. 5.1) or 'uniform'
+  uniform_range: tuple[float, float] = (0.0, 255.0)  # [low, high] of 'uniform' outliers (App. A)
   grad_clip: float = 0.0  # global-norm clip; 0 = off
 
   def __post_init__(self):
@@ -80,6 +86,9 @@ class Settings:
       raise ValueError(f"loss_reduction must be 'mean' or 'sum', got {self.loss_reduction!r}")
     if self.outliers not in ("gaussian", "uniform"):
       raise ValueError(f"outliers must be 'gaussian' or 'uniform', got {self.outliers!r}")
+    low, high = self.uniform_range
+    if not (math.isfinite(low) and math.isfinite(high) and low < high):
+      raise ValueError(f"uniform_range must be finite with low < high, got {self.uniform_range!r}")
     if self.batch_size > self.num_samples:
       raise ValueError(
           f"batch_size ({self.batch_size}) must not exceed num_samples ({self.num_samples})")
@@ -161,14 +170,24 @@ def make_train(s: Settings) -> TrainFns:
         cell.data_key, cell.kappa, kappa_max=s.kappa_max, widths=s.generator_widths,
         data_dim=s.data_dim)
 
-  def sample_batch(cell: Cell, indices: jax.Array, gen=None):
-    """(x, l, mask) for sample indices of this cell."""
-    gen = generator(cell) if gen is None else gen
-    _, l = manifold.sample_clean(gen, cell.data_key, indices)
+  def check_data(data):
+    if data is not None and tuple(data.shape) != (s.num_samples, s.data_dim):
+      raise ValueError(f"data must have shape (num_samples, data_dim) = "
+                       f"({s.num_samples}, {s.data_dim}), got {tuple(data.shape)}")
+
+  def sample_batch(cell: Cell, indices: jax.Array, gen=None, data=None):
+    """(x, l, mask) for sample indices of this cell: l from the generator, or ``data[indices]``."""
+    if data is None:
+      gen = generator(cell) if gen is None else gen
+      _, l = manifold.sample_clean(gen, cell.data_key, indices)
+    else:
+      check_data(data)
+      l = jnp.take(data, indices, axis=0)
     if s.outliers == "gaussian":
       x, mask = corrupt.gaussian_outliers(cell.corrupt_key, indices, l, cell.nu)
     else:
-      x, mask = corrupt.uniform_outliers(cell.corrupt_key, indices, l, cell.nu)
+      low, high = s.uniform_range
+      x, mask = corrupt.uniform_outliers(cell.corrupt_key, indices, l, cell.nu, low=low, high=high)
     return x, l, mask
 
   def init(cell: Cell) -> TrainState:
@@ -190,8 +209,9 @@ def make_train(s: Settings) -> TrainFns:
 
   grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
 
-  def run_chunk(state: TrainState, cell: Cell) -> tuple[TrainState, ChunkMetrics]:
-    gen = generator(cell)
+  def run_chunk(state: TrainState, cell: Cell, data=None) -> tuple[TrainState, ChunkMetrics]:
+    check_data(data)
+    gen = generator(cell) if data is None else None
     train_key = cell.train_key
 
     def step(carry, _):
@@ -199,16 +219,16 @@ def make_train(s: Settings) -> TrainFns:
       k = jax.random.fold_in(train_key, st.step)
       k_idx, k_eps = jax.random.split(k)
       idx = jax.random.randint(k_idx, (s.batch_size,), 0, s.num_samples)
-      x, _, _ = sample_batch(cell, idx, gen)
+      x, _, _ = sample_batch(cell, idx, gen, data)
       eps = jax.random.normal(k_eps, (s.num_latent_samples, s.batch_size, s.latent_dim))
-      (loss, (data, kl)), grads = grad_fn(st.params, x, eps, cell.coeffs)
+      (loss, (data_term, kl)), grads = grad_fn(st.params, x, eps, cell.coeffs)
       updates, new_opt = tx.update(grads, st.opt_state, st.params)
       new_params = optax.apply_updates(st.params, updates)
       ok = jnp.isfinite(loss) & _tree_all_finite(grads) & ~st.failed
       params = _tree_where(ok, new_params, st.params)
       opt_state = _tree_where(ok, new_opt, st.opt_state)
       new = TrainState(params, opt_state, st.step + 1, st.failed | ~ok)
-      m = jnp.where(ok, jnp.stack([loss, data, kl]), jnp.nan)
+      m = jnp.where(ok, jnp.stack([loss, data_term, kl]), jnp.nan)
       return new, m
 
     state, ms = jax.lax.scan(step, state, None, length=s.chunk_steps)
@@ -220,8 +240,9 @@ def make_train(s: Settings) -> TrainFns:
     mu_z, logvar_z = model.apply(params, x, method=models.AutoEncoder.encode)
     return model.apply(params, mu_z, method=models.AutoEncoder.decode), mu_z, clip_logvar(logvar_z)
 
-  def evaluate(state: TrainState, cell: Cell) -> EvalMetrics:
-    gen = generator(cell)
+  def evaluate(state: TrainState, cell: Cell, data=None) -> EvalMetrics:
+    check_data(data)
+    gen = generator(cell) if data is None else None
     bsz = min(s.eval_batch_size, s.num_samples)
     num_chunks = -(-s.num_samples // bsz)
     lo, hi = s.hist_range
@@ -231,7 +252,7 @@ def make_train(s: Settings) -> TrainFns:
       idx = c * bsz + jnp.arange(bsz)
       valid = idx < s.num_samples
       idx = jnp.minimum(idx, s.num_samples - 1)
-      x, l, _ = sample_batch(cell, idx, gen)
+      x, l, _ = sample_batch(cell, idx, gen, data)
       l_hat, _, logvar_z = reconstruct(state.params, x)
       w = valid[:, None].astype(x.dtype)
       err = jnp.sum(w * (l - l_hat) ** 2)
