@@ -263,8 +263,18 @@ def rpca_grid(settings: train.Settings, config) -> dict[str, np.ndarray]:
       "rpca_lam_factors": factors, "rpca_num_samples": np.int64(n)}
 
 
-def _config_hash(config) -> str:
-  return hashlib.sha256(json.dumps(io.to_jsonable(config), sort_keys=True).encode()).hexdigest()[:16]
+def _config_hash(config, fields: tuple[str, ...] | None = None) -> str:
+  """Hash of the config, or of only ``fields`` (what a cached result depends on)."""
+  d = io.to_jsonable(config)
+  if fields is not None:
+    d = {f: d.get(f) for f in fields}
+  return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+
+# The data every cell sees (so RPCA and the ground-truth check are reused when only the training of
+# the networks changes, e.g. a new learning rate or log-variance initialisation).
+_DATA_FIELDS = ("kappas", "nus", "seed", "data_dim", "hidden_widths", "generator_widths",
+                "num_samples")
 
 
 def _cached(workdir: str, name: str, key: str, compute) -> dict[str, np.ndarray]:
@@ -286,7 +296,6 @@ def run(config, workdir: str) -> dict:
   t0 = time.time()
   io.ensure_dir(workdir)
   io.atomic_write_json(os.path.join(workdir, "config.json"), config)
-  key = _config_hash(config)
   settings = settings_from_config(config)
   kappas = [int(k) for k in config.kappas]
   nus = [float(v) for v in config.nus]
@@ -353,7 +362,8 @@ def run(config, workdir: str) -> dict:
             lv[:, (centers > np.log10(0.5)) & (centers < np.log10(2.0))].sum() / total)
 
   if "rpca" in models:
-    results.update(_cached(workdir, "rpca", key, lambda: rpca_grid(settings, config)))
+    rpca_key = _config_hash(config, _DATA_FIELDS + ("rpca",))
+    results.update(_cached(workdir, "rpca", rpca_key, lambda: rpca_grid(settings, config)))
 
   if config.fig4.enabled and "vae" in models:
     k4 = int(config.fig4.kappa)
@@ -373,7 +383,8 @@ def run(config, workdir: str) -> dict:
     summary["fig4_first_nu_with_variance_above_0.5"] = min(big) if big else None
 
   if config.gt_check.enabled:
-    results.update(_cached(workdir, "gt_check", key, lambda: ground_truth_check(
+    gt_key = _config_hash(config, _DATA_FIELDS + ("batch_size", "gt_check"))
+    results.update(_cached(workdir, "gt_check", gt_key, lambda: ground_truth_check(
         settings, kappas, int(config.seed), num_steps=int(config.gt_check.num_steps),
         learning_rate=float(config.gt_check.learning_rate),
         num_samples=int(min(config.gt_check.num_samples, config.num_samples)))))
