@@ -86,7 +86,7 @@ def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
     c.chunk_steps = 20
     c.learning_rate = 1e-3
     c.eval_samples = 200
-    c.pcp.lam_factors = (1.0,)
+    c.pcp.lam_factors = (2.0,)
     c.pcp.max_iter = 100
   else:
     raise ValueError(f"unknown preset {preset!r}; choose quick, paper or tiny")
