@@ -286,7 +286,8 @@ def _plot(results, ranks, nus, models, threshold, path_nmse, path_diag) -> None:
     ax.set_title(title, fontsize=9)
     plt.colorbar(im, ax=ax, shrink=0.85, label=label)
 
-  fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
+  fig, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels), 3.8), squeeze=False,
+                           layout="constrained")
   for ax, (title, grid) in zip(axes[0], panels):
     draw(ax, np.log10(np.maximum(grid, 1e-8)), title, -6, 0, "Blues", grid < threshold,
          "log10 NMSE")
@@ -298,10 +299,10 @@ def _plot(results, ranks, nus, models, threshold, path_nmse, path_diag) -> None:
   if not nets:
     return
   rows = [("rank", "rank found", 0, None, "viridis"), ("sin_angle", "sin ∠(U, Ŵ)", 0, 1, "Reds"),
-          ("recall", "support recall", 0, 1, "Greens"),
+          ("precision", "support precision", 0, 1, "Greens"),
           ("nmse_decoder", "log10 NMSE decoder output", -6, 0, "Blues")]
-  fig, axes = plt.subplots(len(nets), len(rows), figsize=(4.0 * len(rows), 3.4 * len(nets)),
-                           squeeze=False)
+  fig, axes = plt.subplots(len(nets), len(rows), figsize=(4.2 * len(rows), 3.6 * len(nets)),
+                           squeeze=False, layout="constrained")
   for a, m in enumerate(nets):
     for b, (key, label, lo, hi, cmap) in enumerate(rows):
       grid = results[f"{m}_{key}"]
