@@ -93,6 +93,7 @@ class SweepResult(NamedTuple):
   history: np.ndarray  # (chunks, cells, 3): chunk means of loss, data term, KL
   wall_seconds: float
   train_seconds: float
+  params: Any = None  # trained parameters, leading cell axis (only with return_params=True)
 
 
 def fingerprint(settings: train.Settings, cells: train.Cell, num_steps: int,
@@ -201,6 +202,7 @@ def run_sweep(
     progress: bool = True,
     stop_after_chunks: int | None = None,
     data=None,
+    return_params: bool = False,
 ) -> SweepResult:
   """Trains every cell for ``num_steps`` steps and evaluates it (see module docstring).
 
@@ -216,6 +218,8 @@ def run_sweep(
     stop_after_chunks: stop (as if killed) after this many chunks in this call — for tests.
     data: optional fixed data set, (num_samples, data_dim) clean rows shared by all cells
       (``train`` module docstring); None = each cell's streamed manifold.
+    return_params: also return the trained parameters (``SweepResult.params``, numpy leaves with
+      a leading cell axis); they are then kept in the finished groups' files too.
 
   Returns:
     ``SweepResult`` with numpy arrays.
@@ -246,7 +250,7 @@ def run_sweep(
   if data is not None:
     data = jax.device_put(data, None if mesh is None else NamedSharding(mesh, PartitionSpec()))
 
-  evals, failed_all, failed_at_all, hist_all = [], [], [], []
+  evals, failed_all, failed_at_all, hist_all, params_all = [], [], [], [], []
   train_seconds = 0.0
   n_groups = -(-total // group)
   chunks_run = 0
@@ -270,6 +274,13 @@ def run_sweep(
       failed_all.append(d["failed"][:n])
       failed_at_all.append(d["failed_at"][:n])
       hist_all.append(d["history"][:, :n])
+      if return_params:
+        if "param_0000" not in d:
+          raise ValueError(f"{done_path} has no parameters (written without return_params); "
+                           "use a new --workdir")
+        ptree = jax.tree.structure(jax.eval_shape(init_fn, gcells).params)
+        params_all.append(jax.tree.unflatten(
+            ptree, [d[f"param_{i:04d}"][:n] for i in range(ptree.num_leaves)]))
       continue
     template = jax.eval_shape(init_fn, gcells)
     start_chunk, history = 0, []
@@ -314,10 +325,14 @@ def run_sweep(
     failed_all.append(failed[:n])
     failed_at_all.append(failed_at[:n])
     hist_all.append(hist[:, :n])
+    if return_params:
+      params_all.append(jax.tree.map(lambda a: np.asarray(a)[:n], jax.device_get(state.params)))
     if done_path:
       arrays = {f"eval_{f}": getattr(ev, f) for f in train.EvalMetrics._fields}
       arrays.update(failed=failed[:n], failed_at=failed_at[:n], history=hist[:, :n],
                     fingerprint=np.asarray(fp))
+      if return_params:
+        arrays.update({f"param_{i:04d}": a for i, a in enumerate(jax.tree.leaves(params_all[-1]))})
       io.atomic_write_npz(done_path, arrays)
       if os.path.exists(ckpt_path):
         os.remove(ckpt_path)
@@ -328,4 +343,6 @@ def run_sweep(
   ev = ev._replace(nmse=nmse)
   return SweepResult(eval=ev, failed=failed, failed_at_step=np.concatenate(failed_at_all),
                      history=np.concatenate(hist_all, axis=1), wall_seconds=time.time() - t_start,
-                     train_seconds=train_seconds)
+                     train_seconds=train_seconds,
+                     params=(jax.tree.map(lambda *a: np.concatenate(a), *params_all)
+                             if return_params else None))

@@ -66,6 +66,7 @@ class Settings:
   hist_bins: int = 90
   outliers: str = "gaussian"  # 'gaussian' (Sec. 5.1) or 'uniform'
   uniform_range: tuple[float, float] = (0.0, 255.0)  # [low, high] of 'uniform' outliers (App. A)
+  outlier_scale: float = 1.0  # 'gaussian' outliers are outlier_scale · N(0, 1) (Sec. 5.1: 1)
   grad_clip: float = 0.0  # global-norm clip; 0 = off
 
   def __post_init__(self):
@@ -86,6 +87,8 @@ class Settings:
       raise ValueError(f"loss_reduction must be 'mean' or 'sum', got {self.loss_reduction!r}")
     if self.outliers not in ("gaussian", "uniform"):
       raise ValueError(f"outliers must be 'gaussian' or 'uniform', got {self.outliers!r}")
+    if not (self.outlier_scale > 0 and math.isfinite(self.outlier_scale)):
+      raise ValueError(f"outlier_scale must be finite and > 0, got {self.outlier_scale!r}")
     low, high = self.uniform_range
     if not (math.isfinite(low) and math.isfinite(high) and low < high):
       raise ValueError(f"uniform_range must be finite with low < high, got {self.uniform_range!r}")
@@ -185,6 +188,8 @@ def make_train(s: Settings) -> TrainFns:
       l = jnp.take(data, indices, axis=0)
     if s.outliers == "gaussian":
       x, mask = corrupt.gaussian_outliers(cell.corrupt_key, indices, l, cell.nu)
+      if s.outlier_scale != 1.0:  # gross outliers: scale the replaced entries only
+        x = jnp.where(mask, s.outlier_scale * x, x)
     else:
       low, high = s.uniform_range
       x, mask = corrupt.uniform_outliers(cell.corrupt_key, indices, l, cell.nu, low=low, high=high)
