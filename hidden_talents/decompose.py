@@ -27,8 +27,10 @@ Per-sample outlier scores are the fraction of flagged entries in each row.
 
 from __future__ import annotations
 
+import io as _pyio
 import math
 import numbers
+import os
 import sys
 from typing import Any, NamedTuple
 
@@ -36,7 +38,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hidden_talents import rpca, sweep, train
+from hidden_talents import io, rpca, sweep, train
 from hidden_talents.objectives.unified import LossCoefficients, model_coefficients
 
 METHODS = ("vae", "rpca")
@@ -285,3 +287,113 @@ def mask_scores(mask: np.ndarray, true_mask: np.ndarray) -> dict[str, float]:
   recall = tp / max(float(true_mask.sum()), 1.0)
   f1 = 2 * precision * recall / max(precision + recall, 1e-12)
   return {"precision": precision, "recall": recall, "f1": f1}
+
+
+def load_matrix(path: str, *, skip_header: bool = False, delimiter: str = ",") -> np.ndarray:
+  """Reads a ``.npy`` array or a delimited text (``.csv``/``.txt``) file of numbers.
+
+  Raises:
+    ValueError: unknown extension, unreadable file, or a non-numeric CSV cell (named by line).
+  """
+  ext = path.rsplit(".", 1)[-1].lower() if "." in path else ""
+  if not os.path.isfile(path):
+    raise ValueError(f"input file {path!r} does not exist")
+  if ext == "npy":
+    try:
+      X = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as e:
+      raise ValueError(f"cannot read {path!r} as a .npy array: {e}") from e
+    if not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
+      raise ValueError(f"{path!r} holds non-numeric data (dtype {X.dtype})")
+    return X
+  if ext not in ("csv", "txt", "tsv"):
+    raise ValueError(f"input must be .npy, .csv, .tsv or .txt, got {path!r}")
+  if ext == "tsv" and delimiter == ",":
+    delimiter = "\t"
+  rows = []
+  with open(path, encoding="utf-8", errors="replace") as f:
+    for lineno, line in enumerate(f, start=1):
+      if skip_header and lineno == 1:
+        continue
+      line = line.strip()
+      if not line:
+        continue
+      cells = [c.strip() for c in line.split(delimiter)]
+      try:
+        rows.append([float(c) for c in cells])
+      except ValueError:
+        bad = next(c for c in cells if not _is_float(c))
+        hint = " (the first line looks like column names: pass --skip_header)" \
+            if lineno == 1 else ""
+        raise ValueError(f"{path}: line {lineno} has a non-numeric value {bad!r}{hint}") from None
+  if not rows:
+    raise ValueError(f"{path!r} holds no data rows")
+  widths = {len(r) for r in rows}
+  if len(widths) > 1:
+    raise ValueError(f"{path}: rows have different numbers of columns {sorted(widths)}")
+  return np.asarray(rows, np.float64)
+
+
+def _is_float(s: str) -> bool:
+  try:
+    float(s)
+  except ValueError:
+    return False
+  return True
+
+
+def summary_figure(X: np.ndarray, result: Decomposition):
+  """Three panels: one sample with its flagged entries, per-sample scores, singular values."""
+  import matplotlib
+
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+
+  fig, ax = plt.subplots(1, 3, figsize=(15, 4))
+  i = int(np.argmax(result.sample_scores))
+  j = np.arange(X.shape[1])
+  ax[0].plot(j, X[i], ".-", lw=0.8, label="X (input)")
+  ax[0].plot(j, result.L[i], "-", lw=1.2, label="L (clean part)")
+  m = result.mask[i]
+  ax[0].plot(j[m], X[i, m], "rx", label="flagged outliers")
+  ax[0].set(title=f"sample {i} (most flagged)", xlabel="column")
+  ax[0].legend(fontsize=8)
+  ax[1].hist(result.sample_scores, bins=40)
+  ax[1].set(title="per-sample outlier score", xlabel="fraction of entries flagged",
+            ylabel="samples")
+  for M, name in ((X, "X"), (result.L, "L")):
+    s = np.linalg.svd(M - M.mean(axis=0), compute_uv=False)
+    ax[2].semilogy(np.maximum(s / s[0], 1e-12), label=name)
+  ax[2].set(title="singular values (centred, relative)", xlabel="index")
+  ax[2].legend()
+  fig.suptitle(f"decompose ({result.info['method']}): {100 * result.mask.mean():.2f} % of entries "
+               "flagged")
+  fig.tight_layout()
+  return fig
+
+
+def save_outputs(out_dir: str, X: np.ndarray, result: Decomposition) -> list[str]:
+  """Writes L.npy, S.npy, mask.npy, sample_scores.npy, summary.json and summary.png atomically
+  (each file is complete or absent). Returns the paths."""
+  import matplotlib.pyplot as plt
+
+  io.ensure_dir(out_dir)
+  paths = []
+  for name in ("L", "S", "mask", "sample_scores"):
+    buf = _pyio.BytesIO()
+    np.save(buf, getattr(result, name), allow_pickle=False)
+    path = os.path.join(out_dir, f"{name}.npy")
+    io.atomic_write_bytes(path, buf.getvalue())
+    paths.append(path)
+  info = dict(result.info)
+  info.pop("loss_history", None)
+  info["final_loss"] = result.info.get("loss_history", [None])[-1]
+  path = os.path.join(out_dir, "summary.json")
+  io.atomic_write_json(path, info)
+  paths.append(path)
+  fig = summary_figure(X, result)
+  path = os.path.join(out_dir, "summary.png")
+  io.atomic_savefig(fig, path, dpi=100)
+  plt.close(fig)
+  paths.append(path)
+  return paths
