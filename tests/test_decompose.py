@@ -143,7 +143,7 @@ def test_load_matrix(tmp_path):
     load_matrix(str(tmp_path / "missing.npy"))
 
 
-def _cli(args, tmp_path):
+def _cli(args):
   return subprocess.run([sys.executable, "-m", "launch.decompose", *args], cwd=REPO,
                         capture_output=True, text=True, timeout=600,
                         env=dict(os.environ, PYTHONPATH=REPO))
@@ -153,8 +153,7 @@ def test_cli_end_to_end_and_bad_inputs(tmp_path):
   X, L, _ = synthetic_manifold(seed=3, n=300, d=8, kappa=2, nu=0.1, widths=(8, 16))
   np.savetxt(tmp_path / "x.csv", X, delimiter=",")
   out = tmp_path / "out"
-  proc = _cli([f"--input={tmp_path / 'x.csv'}", f"--output={out}", "--steps=250", "--quiet"],
-              tmp_path)
+  proc = _cli([f"--input={tmp_path / 'x.csv'}", f"--output={out}", "--steps=250", "--quiet"])
   assert proc.returncode == 0, proc.stderr[-3000:]
   names = sorted(os.listdir(out))
   assert names == ["L.npy", "S.npy", "mask.npy", "sample_scores.npy", "summary.json",
@@ -171,7 +170,7 @@ def test_cli_end_to_end_and_bad_inputs(tmp_path):
            ([f"--input={tmp_path / 'x.csv'}", "--steps=0"], "steps")]
   for args, match in cases:
     target = tmp_path / "never"
-    proc = _cli([*args, f"--output={target}"], tmp_path)
+    proc = _cli([*args, f"--output={target}"])
     assert proc.returncode == 2, (args, proc.stderr[-2000:])
     assert match in proc.stderr, (match, proc.stderr[-2000:])
     assert not target.exists()
