@@ -171,16 +171,14 @@ def _float(name: str, v: Any, *, positive: bool = False, nonneg: bool = False) -
 
 def validate_training(config) -> None:
   """Checks the training fields shared by both pruning experiments."""
-  for name in ("num_trials", "num_samples", "batch_size", "num_steps", "chunk_steps",
-               "eval_batch_size", "checkpoint_every", "latent_dim"):
+  for name in ("num_trials", "batch_size", "num_steps", "chunk_steps",
+               "eval_batch_size", "checkpoint_every"):
     _int(name, getattr(config, name))
   for name in ("learning_rate", "alpha"):
     _float(name, getattr(config, name), positive=True)
   _float("weight_decay", config.weight_decay, nonneg=True)
   _float("logvar_bias_init", config.logvar_bias_init)
   _int("seed", config.seed, minimum=0)
-  if config.batch_size > config.num_samples:
-    raise ValueError(f"batch_size ({config.batch_size}) exceeds num_samples ({config.num_samples})")
   if config.loss_reduction not in ("mean", "sum"):
     raise ValueError(f"loss_reduction must be 'mean' or 'sum', got {config.loss_reduction!r}")
   models = tuple(config.models)
@@ -209,8 +207,10 @@ def validate(config) -> None:
       _int(name, d, minimum=0)
     if len(set(depths)) != len(depths):
       raise ValueError(f"{name} has duplicates: {depths}")
-  for name in ("hidden_width", "data_dim", "true_dim"):
+  for name in ("hidden_width", "data_dim", "true_dim", "latent_dim", "num_samples"):
     _int(name, getattr(config, name))
+  if config.batch_size > config.num_samples:
+    raise ValueError(f"batch_size ({config.batch_size}) exceeds num_samples ({config.num_samples})")
   for w in config.generator_widths:
     _int("generator_widths", w)
   if _int("fig2a_encoder_depth", config.fig2a_encoder_depth, minimum=0) not in tuple(

@@ -6,8 +6,8 @@ D1…D_Nd-μx(400) for Ne, Nd ∈ {0, 1, 2, 3}; nonzero columns of W₁ averaged
 Presets (``--config=launch/configs/latent_pruning.py:<preset>``):
 
 * ``quick`` — the full 4 × 4 (Ne × Nd) grid, VAE + AE, the paper's data (d = 400, true dim 20,
-  dim μz = 30) but hidden layers of width 64 instead of 200, 2 trials, n = 5000, 3000 Adam steps
-  at lr 1e-3. About 10 minutes on 2 CPU cores.
+  dim μz = 30) but hidden layers of width 64 instead of 200, 2 trials, n = 5000, 2000 Adam steps
+  at lr 1e-3 (far from converged: see the report). About 10 minutes on 2 CPU cores.
       python -m launch.latent_pruning --config=launch/configs/latent_pruning.py:quick \
           --workdir=runs/latent_pruning
 * ``paper`` — the paper's sizes: width 200, 10 trials, n = 10⁶, 200 epochs (2·10⁶ steps) of
@@ -61,7 +61,7 @@ def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
     c.hidden_width = 64
     c.num_trials = 2
     c.num_samples = 5000
-    c.num_steps = 3000
+    c.num_steps = 2000
     c.chunk_steps = 500
     c.learning_rate = 1e-3
     c.eval_batch_size = 1000
@@ -70,11 +70,9 @@ def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
     c.encoder_depths = (0, 1)
     c.decoder_depths = (0, 2)
     c.num_trials = 2
-    c.true_dim = 3
     c.generator_widths = (16, 16)
-    c.data_dim = 20
+    c.data_dim = 40
     c.hidden_width = 16
-    c.latent_dim = 6
     c.num_samples = 200
     c.batch_size = 20
     c.num_steps = 20
