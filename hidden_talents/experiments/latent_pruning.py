@@ -263,6 +263,9 @@ def plot_fig2a(curves: Sequence[tuple[str, np.ndarray]], ae_curves: Sequence[tup
   if ae_curves:
     panels.append((axes[2], ae_curves, True, "AE (Σz = 0): ‖w·j‖₂ / max"))
   for ax, cs, rel, t in panels:
+    if not cs:
+      ax.text(0.5, 0.5, "not run", ha="center", va="center", transform=ax.transAxes)
+      continue
     for label, v in cs:
       v = np.sort(np.asarray(v, dtype=float))
       if rel:
