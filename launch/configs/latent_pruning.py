@@ -7,7 +7,10 @@ Presets (``--config=launch/configs/latent_pruning.py:<preset>``):
 
 * ``quick`` — the full 4 × 4 (Ne × Nd) grid, VAE + AE, the paper's data (d = 400, true dim 20,
   dim μz = 30) but hidden layers of width 64 instead of 200, 2 trials, n = 5000, 2000 Adam steps
-  at lr 1e-3 (far from converged: see the report). About 10 minutes on 2 CPU cores.
+  at lr 1e-3. Measured 34 min on 2 CPU cores shared with ~3 other jobs (load 6–8; ~2 min per
+  (Ne, Nd) program, about half of it compilation). Far from converged at this budget: no W₁
+  column falls below the threshold (every count is 30) although the VAE's Σz already switches
+  dimensions off; the paper's effect needs (much) longer training.
       python -m launch.latent_pruning --config=launch/configs/latent_pruning.py:quick \
           --workdir=runs/latent_pruning
 * ``paper`` — the paper's sizes: width 200, 10 trials, n = 10⁶, 200 epochs (2·10⁶ steps) of
