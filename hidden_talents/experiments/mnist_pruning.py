@@ -1,0 +1,186 @@
+"""Figure 2b: nonzero columns of the first decoder layer W₁ vs latent size κ on MNIST (Sec. 5.2).
+
+VAE and AE (Σz = 0, C2 = 0: a plain AE with weight decay C1) with mean networks
+x(784)-E1(1000)-E2(500)-E3(250)-μz(κ)-D1(250)-D2(500)-D3(1000)-μx(784), ReLU, trained on the
+MNIST digits (``hidden_talents.data.mnist``) through the engine's fixed-dataset mode: the
+(n, 784) matrix of pixels / 255 ∈ [0, 1] is shared by every cell, ν = 0 (no corruption).
+Covariances as in Sec. 5.1: diagonal Σz from a linear head on the last encoder layer (VAE only),
+the decoder variance optimised out per pixel with floor α (``objectives.xi_alpha``).
+
+One compiled program per κ (shapes differ); inside it the trials of the VAE and of the AE are
+vmapped cells of ``sweep.run_sweep`` (trial t: seed ``seed + t``, same initialisation and batch
+order for both models). The count uses the paper's threshold 0.05 · maxⱼ ‖w·j‖₂.
+
+``run(config, workdir)`` writes ``config.json``, ``results.npz``, ``summary.json`` and
+``fig2b_nonzero_vs_kappa.png``; finished κ programs are skipped when re-run.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import jax
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from hidden_talents import io, train  # noqa: E402
+from hidden_talents.data import mnist  # noqa: E402
+from hidden_talents.experiments import latent_pruning as lp  # noqa: E402
+
+
+def validate(config) -> None:
+  """Raises ``ValueError`` naming the first bad field; called before anything is written."""
+  lp.validate_training(config)
+  kappas = tuple(config.kappas)
+  if not kappas:
+    raise ValueError("kappas must not be empty")
+  for k in kappas:
+    lp._int("every κ in kappas", k)
+  if len(set(kappas)) != len(kappas):
+    raise ValueError(f"kappas has duplicates: {kappas}")
+  widths = tuple(config.encoder_widths)
+  for w in widths:
+    lp._int("encoder_widths", w)
+  if config.num_images is not None:
+    n = lp._int("num_images", config.num_images)
+    if n > mnist.NUM_IMAGES:
+      raise ValueError(f"num_images must be ≤ {mnist.NUM_IMAGES}, got {n}")
+  if lp._float("pixel_scale", config.pixel_scale) <= 0:
+    raise ValueError(f"pixel_scale must be > 0, got {config.pixel_scale}")
+
+
+def load_data(config) -> np.ndarray:
+  """(n, 784) float32 pixels / ``pixel_scale``; checked finite and of the right shape."""
+  images, _ = mnist.load_mnist(None if config.num_images is None else int(config.num_images))
+  data = np.asarray(images, np.float32) / np.float32(config.pixel_scale)
+  if data.ndim != 2 or data.shape[1] != mnist.NUM_PIXELS or not np.all(np.isfinite(data)):
+    raise ValueError(f"MNIST data must be finite of shape (n, {mnist.NUM_PIXELS}), "
+                     f"got {data.shape}")
+  return data
+
+
+def settings_for(config, kappa: int, num_samples: int) -> train.Settings:
+  """Engine settings of the κ program: encoder ``encoder_widths``, decoder the mirror image."""
+  enc = tuple(int(w) for w in config.encoder_widths)
+  return train.Settings(
+      data_dim=mnist.NUM_PIXELS, kappa_max=int(kappa), encoder_widths=enc,
+      decoder_widths=enc[::-1], latent_dim=int(kappa), num_samples=int(num_samples),
+      batch_size=int(config.batch_size), chunk_steps=int(min(config.chunk_steps,
+                                                             config.num_steps)),
+      learning_rate=float(config.learning_rate), alpha=float(config.alpha),
+      weight_decay=float(config.weight_decay), loss_reduction=str(config.loss_reduction),
+      logvar_bias_init=float(config.logvar_bias_init),
+      eval_batch_size=int(min(config.eval_batch_size, num_samples)))
+
+
+def plateau(kappas: np.ndarray, counts: np.ndarray) -> dict[str, Any]:
+  """Where the mean nonzero-column count stops following κ.
+
+  Returns the first κ whose mean count is at least one below κ (pruning starts), the counts from
+  there on, and their range; ``None`` fields when no κ is pruned.
+  """
+  kappas = np.asarray(kappas)
+  counts = np.asarray(counts, dtype=float)
+  pruned = np.nonzero(np.isfinite(counts) & (counts <= kappas - 1.0))[0]
+  if pruned.size == 0:
+    return {"first_pruned_kappa": None, "plateau_counts": None, "plateau_range": None}
+  j = int(pruned[0])
+  tail = counts[j:]
+  tail = tail[np.isfinite(tail)]
+  return {"first_pruned_kappa": int(kappas[j]), "plateau_counts": tail.tolist(),
+          "plateau_range": [float(np.min(tail)), float(np.max(tail))]}
+
+
+def plot_fig2b(kappas, curves, *, path: str, title: str) -> None:
+  """Mean ± std of the nonzero-column count vs κ, one line per (label, counts[κ, trial])."""
+  fig, ax = plt.subplots(figsize=(5, 3.8))
+  k = np.asarray(kappas, dtype=float)
+  ax.plot(k, k, color="0.7", ls=":", lw=1, label="κ (no pruning)")
+  for (label, c), marker in zip(curves, ("o", "s", "^")):
+    c = np.asarray(c, dtype=float)
+    mean, std = np.nanmean(c, axis=1), np.nanstd(c, axis=1)
+    ax.errorbar(k, mean, yerr=std, marker=marker, capsize=3, label=label)
+  ax.set_xlabel("latent dimension κ = dim μz")
+  ax.set_ylabel("nonzero columns of W₁")
+  ax.set_title(title, fontsize=9)
+  ax.legend(fontsize=8)
+  fig.tight_layout()
+  io.atomic_savefig(fig, path, dpi=120)
+  plt.close(fig)
+
+
+def run(config, workdir: str) -> dict:
+  """Runs the κ sweep described by ``config`` (``launch/configs/mnist_pruning.py``)."""
+  validate(config)
+  data = load_data(config)
+  n = data.shape[0]
+  if config.batch_size > n:
+    raise ValueError(f"batch_size ({config.batch_size}) exceeds the number of images ({n})")
+  t0 = time.time()
+  io.ensure_dir(workdir)
+  io.atomic_write_json(os.path.join(workdir, "config.json"), config)
+  kappas = [int(k) for k in config.kappas]
+  models = lp.model_list(config)
+  names = list(config.models)
+  T, kmax = int(config.num_trials), max(kappas)
+  shape = (len(names), len(kappas), T)
+  norms = np.full(shape + (kmax,), np.nan)
+  sig_mean = np.full(shape + (kmax,), np.nan)
+  sig_hist = np.full(shape + (train.Settings.hist_bins,), np.nan)
+  nmse = np.full(shape, np.nan)
+  failed = np.zeros(shape, bool)
+  seconds = np.zeros(len(kappas))
+  for a, k in enumerate(kappas):
+    out = lp.run_trials(settings_for(config, k, n), models, kappa=k, seed=int(config.seed),
+                        num_trials=T, num_steps=int(config.num_steps), workdir=workdir,
+                        tag=f"kappa{k:03d}", checkpoint_every=int(config.checkpoint_every),
+                        data=data)
+    norms[:, a, :, :k] = out["w1_col_norms"]
+    sig_mean[:, a, :, :k] = out["sigma_z_mean"]
+    sig_hist[:, a] = out["sigma_z_hist"]
+    nmse[:, a] = out["nmse"]
+    failed[:, a] = out["failed"]
+    seconds[a] = out["wall_seconds"]
+  thr = float(config.threshold)
+  nonzero = lp.nonzero_from_norms(np.nan_to_num(norms, nan=0.0), threshold=thr).astype(float)
+  nonzero = np.where(failed, np.nan, nonzero)
+  mean = lp.masked_mean(nonzero, failed)  # (model, κ)
+  near0, near1 = lp.sigma_z_fractions(sig_hist, train.Settings.hist_range)
+  results = {"models": np.asarray(names), "kappas": np.asarray(kappas), "w1_col_norms": norms,
+             "nonzero": nonzero, "nonzero_mean": mean, "sigma_z_mean": sig_mean,
+             "sigma_z_hist": sig_hist, "sigma_z_frac_near0": near0,
+             "sigma_z_frac_near1": near1, "nmse": nmse, "failed": failed,
+             "program_wall_seconds": seconds, "num_images": np.int64(n),
+             "threshold": np.float64(thr)}
+  summary: dict[str, Any] = {"threshold": thr, "num_images": n, "num_trials": T,
+                             "kappas": kappas, "models": names,
+                             "pixel_scaling": f"pixels / {float(config.pixel_scale):g}",
+                             "alpha": float(config.alpha)}
+  curves = []
+  for i, name in enumerate(names):
+    label = "VAE" if name == "vae" else f"AE (Σz = 0, C2 = {float(config.ae_c2):g})"
+    curves.append((label, nonzero[i]))
+    summary[f"{name}_nonzero_mean"] = {str(k): mean[i, a] for a, k in enumerate(kappas)}
+    summary[f"{name}_nonzero_per_trial"] = {str(k): nonzero[i, a].tolist()
+                                            for a, k in enumerate(kappas)}
+    summary[f"{name}_nmse_mean"] = {str(k): lp.masked_mean(nmse[i, a], failed[i, a])
+                                    for a, k in enumerate(kappas)}
+    summary[f"{name}_plateau"] = plateau(np.asarray(kappas), mean[i])
+  if "vae" in names:
+    i = names.index("vae")
+    summary["vae_sigma_z_dims_below_0.1"] = {
+        str(k): lp.masked_mean(k * near0[i, a], failed[i, a]) for a, k in enumerate(kappas)}
+  summary["failed_runs"] = int(np.sum(failed))
+  summary["wall_seconds"] = time.time() - t0
+  summary["devices"] = [str(d) for d in jax.local_devices()]
+  enc = "-".join(str(int(w)) for w in config.encoder_widths)
+  plot_fig2b(kappas, curves, path=os.path.join(workdir, "fig2b_nonzero_vs_kappa.png"),
+             title=f"Figure 2b: MNIST (n = {n}, encoder {enc}, {T} trials)")
+  io.atomic_write_npz(os.path.join(workdir, "results.npz"), results)
+  io.atomic_write_json(os.path.join(workdir, "summary.json"), summary)
+  return summary
