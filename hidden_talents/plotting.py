@@ -33,9 +33,10 @@ def heatmaps(
   White is ``vmin`` and dark blue is ``vmax`` (Figure 1's convention); NaN cells are hatched grey.
   """
   n = len(panels)
-  fig, axes = plt.subplots(1, n, figsize=(3.4 * n + 0.8, 3.4), squeeze=False)
+  fig, axes = plt.subplots(1, n, figsize=(3.4 * n + 0.8, 3.6), squeeze=False)
+  fig.subplots_adjust(wspace=0.12, top=0.82)
   im = None
-  for ax, (title, values) in zip(axes[0], panels):
+  for j, (ax, (title, values)) in enumerate(zip(axes[0], panels)):
     values = np.asarray(values, dtype=float)
     masked = np.ma.masked_invalid(values)
     cm = plt.get_cmap(cmap).with_extremes(bad="0.7")
@@ -45,7 +46,10 @@ def heatmaps(
     ax.set_yticks(range(len(y_values)))
     ax.set_yticklabels([f"{v:g}" for v in y_values], fontsize=7)
     ax.set_xlabel(x_label)
-    ax.set_ylabel(y_label)
+    if j == 0:
+      ax.set_ylabel(y_label)
+    else:
+      ax.tick_params(labelleft=False)  # panels share the y-axis: label only the first
     ax.set_title(title)
   if im is not None:
     fig.colorbar(im, ax=axes[0].tolist(), shrink=0.85, label=cbar_label)
@@ -125,9 +129,10 @@ def rpca_success_map(
   succeeded, black = every trial failed. ``panels`` is a list of (title, fraction[len(y), len(x)]).
   """
   n = len(panels)
-  fig, axes = plt.subplots(1, n, figsize=(3.4 * n + 0.8, 3.4), squeeze=False)
+  fig, axes = plt.subplots(1, n, figsize=(3.4 * n + 0.8, 3.6), squeeze=False)
+  fig.subplots_adjust(wspace=0.12, top=0.82)
   im = None
-  for ax, (title, values) in zip(axes[0], panels):
+  for j, (ax, (title, values)) in enumerate(zip(axes[0], panels)):
     im = ax.imshow(np.asarray(values, dtype=float), origin="lower", cmap="gray", vmin=0.0,
                    vmax=1.0, aspect="auto", interpolation="nearest")
     ax.set_xticks(range(len(x_values)))
@@ -135,7 +140,10 @@ def rpca_success_map(
     ax.set_yticks(range(len(y_values)))
     ax.set_yticklabels([f"{v:g}" for v in y_values], fontsize=7)
     ax.set_xlabel(x_label)
-    ax.set_ylabel(y_label)
+    if j == 0:
+      ax.set_ylabel(y_label)
+    else:
+      ax.tick_params(labelleft=False)  # panels share the y-axis: label only the first
     ax.set_title(title)
   if im is not None:
     fig.colorbar(im, ax=axes[0].tolist(), shrink=0.85, label="success fraction")

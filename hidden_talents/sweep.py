@@ -98,8 +98,13 @@ class SweepResult(NamedTuple):
 
 def fingerprint(settings: train.Settings, cells: train.Cell, num_steps: int,
                 data: np.ndarray | None = None) -> str:
+  """Identity of a run: settings, steps, cells and data. Only settings that differ from their
+  defaults are hashed, so adding a new ``Settings`` field (with a default that keeps the old
+  behaviour) does not orphan runs started before it existed."""
   h = hashlib.sha256()
-  h.update(json.dumps(dataclasses.asdict(settings), sort_keys=True).encode())
+  changed = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)
+             if getattr(settings, f.name) != f.default}
+  h.update(json.dumps(changed, sort_keys=True, default=list).encode())
   h.update(str(num_steps).encode())
   for leaf in jax.tree.leaves(cells):
     h.update(np.ascontiguousarray(leaf).tobytes())

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from hidden_talents import sweep
+from hidden_talents import sweep, train
 from tests.helpers import TINY
 
 SPECS = [("vae", 1.0, 2, 0.1), ("ae_l2", 0.1, 3, 0.2), ("ae_l1", 10.0, 4, 0.3),
@@ -76,7 +76,7 @@ def test_rejects_bad_kappa_and_steps():
 SHARDED = r"""
 import json, sys
 import jax
-from hidden_talents import sweep
+from hidden_talents import sweep, train
 from tests.helpers import TINY
 from tests.test_sweep import _cells
 assert len(jax.local_devices()) == 4, jax.local_devices()
@@ -95,3 +95,16 @@ def test_sharded_over_four_cpu_devices_equals_unsharded():
   sharded = np.asarray(json.loads(out.stdout.strip().splitlines()[-1]))
   plain = sweep.run_sweep(TINY, _cells(), num_steps=10, progress=False).eval.nmse
   np.testing.assert_allclose(sharded, plain, rtol=1e-4)
+
+
+def test_fingerprint_hashes_only_settings_that_differ_from_defaults():
+  import dataclasses
+  cells = _cells()
+  base = sweep.fingerprint(train.Settings(), cells, 10)
+  # A field at its default (as a field added later would be) leaves old runs resumable…
+  assert sweep.fingerprint(dataclasses.replace(train.Settings(), outlier_scale=1.0), cells,
+                           10) == base
+  # …while every real change of settings, steps or cells is a different run.
+  assert sweep.fingerprint(dataclasses.replace(train.Settings(), alpha=0.1), cells, 10) != base
+  assert sweep.fingerprint(train.Settings(), cells, 11) != base
+  assert sweep.fingerprint(train.Settings(), sweep.take(cells, np.array([0])), 10) != base
