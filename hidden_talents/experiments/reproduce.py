@@ -113,7 +113,8 @@ def _phase_transition(s: dict) -> list[Verdict]:
         "Figure 3 / hypothesis (iii): diagonal Σz entries are bimodal, near 0 (dimensions in use) "
         "or near 1 (switched off)",
         f"{100 * lo:.0f} % below 10⁻² and {100 * near1:.0f} % near 1: "
-        f"{100 * (lo + near1):.0f} % at the two modes", lo + near1 > 0.8))
+        f"{100 * (lo + near1):.0f} % at the two modes",
+        lo > 0.05 and lo + near1 > 0.8))  # both modes populated, few entries in between
   f4 = s.get("fig4_first_nu_with_variance_above_0.5", "missing")
   if f4 != "missing":
     out.append(Verdict(
