@@ -1,6 +1,6 @@
 """Robust decomposition X = L + S of a user's own matrix: the VAE as a nonlinear robust PCA.
 
-Sec. 4 (Theorem 4, eqs. 12–13) and Sec. 6: at the VAE's optimum the decoder mean μx(μz[x]) lies on
+Sec. 3 (Theorem 4, eqs. 12–13) and Sec. 6: at the VAE's optimum the decoder mean μx(μz[x]) lies on
 the inlier manifold and the support of the learned decoder variance Σx marks the outliers,
 ``supp_α(diag Σx) = supp(s)``. With Σx optimised out per entry (eq. 69, the engine's ξα) the
 optimal variance of entry j of sample i is
@@ -14,7 +14,8 @@ so every entry whose residual exceeds the inlier noise level gets a large varian
 2. trains one VAE (model 1 of Sec. 5.1, κ latent dimensions, C2 = 1: no tuning) on the rows
    through the engine's fixed-dataset mode (``train.make_train`` with ``data=X``, ν = 0 since X is
    already corrupted) — or solves convex RPCA (PCP, eq. 14) with ``method="rpca"``,
-3. returns L = μx(μz[X]) un-standardised, S = X − L, and the outlier mask
+3. returns L = μx(μz[X]) un-standardised, S = X − L (the whole residual: dense, small on inliers;
+   ``np.where(mask, S, 0)`` is the sparse outlier part of eq. 13), and the outlier mask
 
     mask_ij = Σx,ij > max(α, (k·σⱼ)²)  ⇔  |rᵢⱼ| > max(√α, k·σⱼ),
 
@@ -125,7 +126,8 @@ def outlier_mask(R: np.ndarray, *, alpha: float, threshold: float) -> tuple[np.n
     threshold: k, in robust standard deviations of each column's residuals.
 
   Returns:
-    (mask, sigma): mask_ij = r²ᵢⱼ > max(α, (k σⱼ)²) and σⱼ = 1.4826·MAD(r·ⱼ) (eqs. 12–13).
+    (mask, sigma): mask_ij = r²ᵢⱼ > max(α, (k σⱼ)²) and σⱼ = 1.4826·MAD(r·ⱼ): eq. 12's support
+    test |r| > √α, with this module's robust per-column noise level added (module docstring).
   """
   med = np.median(R, axis=0)
   sigma = MAD_TO_SIGMA * np.median(np.abs(R - med), axis=0)
@@ -205,14 +207,14 @@ def decompose(
     lam: float | None = None,
     progress: bool = False,
 ) -> Decomposition:
-  """Splits X (samples as rows) into a clean part L on a (nonlinear) manifold and sparse outliers.
+  """Splits X (samples as rows) into a clean part L on a (nonlinear) manifold and outliers S = X − L.
 
   The defaults need no tuning: the VAE's KL term plays the role that C2 plays for the AEs
   (Sec. 5.1), and α is in units of robustly standardised columns.
 
   Args:
     X: (n, d) real matrix, samples as rows, finite.
-    method: ``"vae"`` (nonlinear, Sec. 4) or ``"rpca"`` (convex PCP, eq. 14: linear baseline).
+    method: ``"vae"`` (nonlinear, Secs. 3 and 5) or ``"rpca"`` (convex PCP, eq. 14: linear baseline).
     latent_dim: κ of the VAE; default min(20, max(1, d // 2)). Unneeded dimensions are switched
       off by the VAE itself (Sec. 5.2), so generous is fine.
     steps: Adam steps of VAE training (rounded up to whole chunks of 250).

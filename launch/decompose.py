@@ -1,5 +1,5 @@
 """Robust decomposition X = L + S of your own matrix (samples as rows): the VAE as a nonlinear
-robust PCA (Sec. 4, eqs. 12–13), or convex RPCA (eq. 14) with --method=rpca.
+robust PCA (Sec. 3, eqs. 12–13), or convex RPCA (eq. 14) with --method=rpca.
 
   python -m launch.decompose --input=data.npy --output=out_dir
   python -m launch.decompose --input=data.csv --skip_header --output=out_dir --method=rpca

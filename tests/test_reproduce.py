@@ -99,3 +99,47 @@ def test_phase_transition_verdicts_follow_the_numbers():
   assert [x.ok for x in v] == [True, True, True, False]
   s["frac_cells_below_0.1"]["ae_l2"] = 0.7
   assert reproduce._phase_transition(s)[0].ok is False
+
+
+def test_a_finished_run_of_another_preset_is_not_reused(tmp_path, fake_experiments):
+  wd = tmp_path / "wd"
+  (wd / "good").mkdir(parents=True)
+  (wd / "good" / "summary.json").write_text(json.dumps({"slope_ratio": 1.0}))
+  (wd / "good" / "config.json").write_text(json.dumps({"preset": "tiny"}))
+  s = reproduce.run("quick", str(wd), only=["good"], experiments=fake_experiments,
+                    log=lambda m: None)
+  rec = s["experiments"]["good"]
+  assert rec["status"] == "failed" and "'tiny'" in rec["error"] and rec["verdicts"] == []
+
+
+def test_linear_verdicts_fail_when_nothing_succeeds():
+  s = {"success_cells": {"vae": 0, "ae": 0, "pcp": 0}, "cells_vae_succeeds_pcp_fails": 0,
+       "cells_pcp_succeeds_vae_fails": 0, "grid_cells": 16}
+  assert [v.ok for v in reproduce._linear(s)] == [False, False, False]
+  s = {"success_cells": {"vae": 9, "ae": 4, "pcp": 7}, "cells_vae_succeeds_pcp_fails": 3,
+       "cells_pcp_succeeds_vae_fails": 1, "grid_cells": 16, "eq13_refinements": 2,
+       "success_cells_plain_eq13": {"vae": 8, "ae": 3, "pcp": 7}}
+  v = reproduce._linear(s)
+  assert [x.ok for x in v] == [True, True, True] and "plain eq. 13: VAE 8" in v[0].measured
+
+
+def test_mnist_pruning_verdict_needs_a_plateau_and_an_unpruned_ae():
+  one_dead_unit = {"vae_nonzero_mean": {"3": 2.0, "5": 5.0, "10": 10.0},
+                   "vae_plateau": {"first_pruned_kappa": 3, "plateau_counts": [2.0, 5.0, 10.0],
+                                   "plateau_range": [2.0, 10.0]},
+                   "ae_nonzero_mean": {"3": 3.0, "5": 5.0, "10": 10.0},
+                   "ae_plateau": {"first_pruned_kappa": None}}
+  assert [v.ok for v in reproduce._mnist_pruning(one_dead_unit)] == [False, True]
+  plateau = {"vae_nonzero_mean": {"10": 10.0, "20": 14.0, "30": 15.0},
+             "vae_plateau": {"first_pruned_kappa": 20, "plateau_counts": [14.0, 15.0],
+                             "plateau_range": [14.0, 15.0]},
+             "ae_nonzero_mean": {"10": 10.0, "20": 19.0, "30": 30.0},
+             "ae_plateau": {"first_pruned_kappa": 20}}
+  assert [v.ok for v in reproduce._mnist_pruning(plateau)] == [True, False]
+
+
+def test_latent_pruning_verdicts_skip_failed_cells():
+  s = {"vae_table": {"Ne=0": {"Nd=2": 20.5, "Nd=3": None}}, "ae_table": {"Ne=0": {"Nd=2": 30.0}},
+       "latent_dim": 30}
+  v = reproduce._latent_pruning(s)
+  assert v[0].ok is True and "20.5" in v[0].measured and v[-1].ok is True

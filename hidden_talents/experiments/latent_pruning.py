@@ -387,6 +387,7 @@ def run(config, workdir: str) -> dict:
     md.append("### VAE: fraction of diag Σz entries in [0.5, 2]\n")
     md.append(markdown_table(fr1, "Ne", nes, "Nd", nds, fmt="{:.3f}"))
     md.append("")
+  summary["latent_dim"] = int(config.latent_dim)
   summary["failed_runs"] = int(np.sum(failed))
   summary["wall_seconds"] = time.time() - t0
   summary["devices"] = [str(d) for d in jax.local_devices()]
