@@ -125,9 +125,15 @@ def test_nan_cell_is_frozen_and_does_not_poison_others():
   s_bad = jax.vmap(fns.init)(bad)
   s_good = jax.vmap(fns.init)(good)
   s_bad, m_bad = step(s_bad, bad)
-  s_good, m_good = step(s_good, good)
+  mid = s_bad
+  s_bad, m_bad = step(s_bad, bad)
+  s_good, m_good = step(*step(s_good, good)[:1], good)
   assert bool(s_bad.failed[0]) and not bool(s_bad.failed[1])
-  chex.assert_tree_all_finite(s_bad.params)  # the failed cell kept its last finite parameters
+  assert np.isnan(m_bad.loss[0]) and np.isfinite(m_bad.loss[1])
+  chex.assert_tree_all_finite(s_bad.params)  # the failed cell keeps finite parameters:
+  for a, b in zip(jax.tree.leaves(s_bad.params), jax.tree.leaves(mid.params)):
+    np.testing.assert_array_equal(np.asarray(a)[0], np.asarray(b)[0])  # frozen since it failed
+  assert int(s_bad.step[0]) == int(s_bad.step[1]) == 2 * TINY.chunk_steps
   for a, b in zip(jax.tree.leaves(s_bad.params), jax.tree.leaves(s_good.params)):
     np.testing.assert_allclose(np.asarray(a)[1], np.asarray(b)[1], rtol=1e-6)
 
