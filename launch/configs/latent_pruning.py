@@ -6,11 +6,11 @@ D1…D_Nd-μx(400) for Ne, Nd ∈ {0, 1, 2, 3}; nonzero columns of W₁ averaged
 Presets (``--config=launch/configs/latent_pruning.py:<preset>``):
 
 * ``quick`` — the full 4 × 4 (Ne × Nd) grid, VAE + AE, the paper's data (d = 400, true dim 20,
-  dim μz = 30) but hidden layers of width 64 instead of 200, 2 trials, n = 5000, 2000 Adam steps
-  at lr 1e-3. Measured 34 min on 2 CPU cores shared with ~3 other jobs (load 6–8; ~2 min per
-  (Ne, Nd) program, about half of it compilation). Far from converged at this budget: no W₁
-  column falls below the threshold (every count is 30) although the VAE's Σz already switches
-  dimensions off; the paper's effect needs (much) longer training.
+  dim μz = 30) but hidden layers of width 64 instead of 200, 2 trials, n = 5000, 6000 Adam steps
+  at lr 1e-3. Measured 11.5 min on 2 otherwise idle CPU cores (2026-11-25; ~40 s per (Ne, Nd)
+  program, ~10 s of it compilation). Not converged: at 2000 steps no W₁ column fell below the
+  threshold for either model; at 6000 the VAE keeps 13.5–26 of 30 columns for Ne ≥ 1, Nd ≤ 2
+  and the AE all 30, but Ne = 0 and Nd = 3 are still unpruned (the paper: 20 for Nd ≥ 2).
       python -m launch.latent_pruning --config=launch/configs/latent_pruning.py:quick \
           --workdir=runs/latent_pruning
 * ``paper`` — the paper's sizes: width 200, 10 trials, n = 10⁶, 200 epochs (2·10⁶ steps) of
@@ -64,8 +64,8 @@ def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
     c.hidden_width = 64
     c.num_trials = 2
     c.num_samples = 5000
-    c.num_steps = 2000
-    c.chunk_steps = 500
+    c.num_steps = 6000
+    c.chunk_steps = 1000
     c.learning_rate = 1e-3
     c.eval_batch_size = 1000
     c.checkpoint_every = 2

@@ -7,7 +7,7 @@ Presets (``--config=launch/configs/mnist_pruning.py:<preset>``):
 
 * ``quick`` — the first 10 000 digits, encoder 784-128-64-32-κ (decoder mirrored) instead of
   1000-500-250, κ ∈ {3, 5, 10, 20, 30}, 2 trials, 1500 Adam steps (15 epochs) of batch 100 at
-  lr 1e-3. Measured 13 min on 2 CPU cores shared with ~3 other jobs (~2.5 min per κ). Far from
+  lr 1e-3. Measured 3 min on 2 otherwise idle CPU cores (13 min shared with ~3 other jobs). Far from
   converged at this budget (NMSE ≈ 0.95 VAE, 0.71 AE; every count equals κ).
       python -m launch.mnist_pruning --config=launch/configs/mnist_pruning.py:quick \
           --workdir=runs/mnist_pruning

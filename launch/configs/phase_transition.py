@@ -4,7 +4,9 @@
 Presets (``--config=launch/configs/phase_transition.py:<preset>``):
 
 * ``quick`` — the full 10 × 10 (κ × ν) grid × 3 models (AEs at C2 ∈ {0.1, 10³}) + RPCA at CPU
-  sizes (d = 100, widths 50/100, n = 2000). About 15 minutes on 2 CPU cores.
+  sizes (d = 100, widths 50/100, n = 2000). Measured 20 min on 2 otherwise idle CPU cores
+  (2026-11-25: 15 min training 504 cells, then RPCA, Figure 4 and the ground-truth check).
+  At 2000 steps the VAE is not converged: it trails the small-C2 AEs (see README).
       python -m launch.phase_transition --config=launch/configs/phase_transition.py:quick \
           --workdir=runs/phase_transition
 * ``diagnostic`` — κ ∈ {4, 12} × ν ∈ {0.1, 0.3}, trained long enough to converge, to test the
