@@ -233,7 +233,7 @@ def make_train(s: Settings) -> TrainFns:
 
     end, ms = jax.lax.scan(step, state, None, length=s.chunk_steps)
     # Finiteness is checked once per chunk, not per step (a per-step check and select over every
-    # parameter and Adam moment cost 9 % of the step time at the quick sizes; bench/
+    # parameter and Adam moment cost 1–9 % of the step time at the quick sizes, bench/
     # step_breakdown.py): a non-finite gradient makes the parameters non-finite, so checking the
     # losses of every step and the final parameters catches it. A cell that fails, in this chunk
     # or before, keeps the parameters it had at the start of the chunk.

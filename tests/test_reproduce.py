@@ -62,13 +62,20 @@ def test_reproduce_runs_reports_and_resumes(tmp_path, fake_experiments):
   assert e["wrong"]["verdicts"][0]["ok"] is False  # slope 1.5 × n(d−1): differs from Theorem 6
   report = open(os.path.join(wd, "report.md")).read()
   assert "boom in broken" in report and "![good/fig.png](good/fig.png)" in report
-  assert "| [Title good](#good) | ran | 2 / 2 |" in report
+  assert "| [Title good](#good) | ran | 0.0 min | 2 / 2 |" in report
   assert json.load(open(os.path.join(wd, "reproduce_summary.json")))["preset"] == "quick"
   # Resume: finished experiments are reused, the failed one is tried again.
   import fakepkg.exp as fake
   fake.CALLS.clear()
+  with open(os.path.join(wd, "good", "summary.json")) as f:
+    written = json.load(f)
+  with open(os.path.join(wd, "good", "summary.json"), "w") as f:
+    json.dump(dict(written, wall_seconds=90.0), f)
   s2 = reproduce.run("quick", wd, experiments=fake_experiments, log=lambda m: None)
   assert s2["experiments"]["good"]["status"] == "done (reused)"
+  # A reused experiment's run time comes from its summary.
+  assert "| [Title good](#good) | done (reused) | 1.5 min | 2 / 2 |" in open(
+      os.path.join(wd, "report.md")).read()
   assert fake.CALLS == [os.path.join(wd, "broken")]
 
 

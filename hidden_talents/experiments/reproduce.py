@@ -337,19 +337,31 @@ def _mark(ok: bool | None) -> str:
   return {True: "✅ agrees", False: "❌ differs", None: "— undecided"}[ok]
 
 
+def _experiment_seconds(rec: dict) -> float | None:
+  """Run time of one experiment: measured by this call, else the ``wall_seconds`` it recorded."""
+  if "seconds" in rec:
+    return float(rec["seconds"])
+  w = (rec.get("summary") or {}).get("wall_seconds")
+  return float(w) if isinstance(w, (int, float)) else None
+
+
 def render_report(preset: str, workdir: str, records: Sequence[dict],
                   experiments: Sequence[Experiment], wall_seconds: float) -> str:
+  secs = [_experiment_seconds(rec) for rec in records]
+  total = sum(x for x in secs if x is not None)
   lines = [f"# Hidden Talents of the VAE — reproduction report (`{preset}` preset)", "",
-           f"Built by `python -m launch.reproduce --preset={preset} --workdir={workdir}` in "
-           f"{wall_seconds / 60:.1f} min (this call; reused experiments not counted). Every "
-           "verdict is computed from the experiment's own `summary.json`; numbers are this run's.",
-           "", "| experiment | status | verdicts agreeing |", "|---|---|---|"]
+           f"Built by `python -m launch.reproduce --preset={preset} --workdir={workdir}`: this "
+           f"call took {wall_seconds / 60:.1f} min; the experiments' own run times add up to "
+           f"{total / 60:.1f} min. Every verdict is computed from the experiment's own "
+           "`summary.json`; numbers are this run's.",
+           "", "| experiment | status | run time | verdicts agreeing |", "|---|---|---|---|"]
   all_v = {}
-  for exp, rec in zip(experiments, records):
+  for exp, rec, sec in zip(experiments, records, secs):
     v = _verdicts(exp, rec)
     all_v[exp.name] = v
     agree = sum(x.ok is True for x in v)
-    lines.append(f"| [{exp.title}](#{exp.name}) | {rec['status']} | {agree} / {len(v)} |")
+    t = "—" if sec is None else f"{sec / 60:.1f} min"
+    lines.append(f"| [{exp.title}](#{exp.name}) | {rec['status']} | {t} | {agree} / {len(v)} |")
   for exp, rec in zip(experiments, records):
     lines += ["", f"<a id=\"{exp.name}\"></a>", f"## {exp.title}", "", f"**Paper:** {exp.claim}", "",
               f"Status: {rec['status']}"
