@@ -6,7 +6,9 @@ Times one compiled chunk (``chunk_steps`` Adam steps under ``lax.scan``, vmapped
 for variants of the step, all in the same process, and prints each one's median and its speed
 relative to the library's ``train.make_train(...).run_chunk``:
 
-* ``library`` — ``run_chunk`` as shipped: streamed data, finiteness checked once per chunk;
+* ``library`` — ``run_chunk`` with streamed data, finiteness checked once per chunk;
+* ``library_cached`` — the same with the clean manifolds precomputed into a per-manifold table
+  (``sweep.clean_data_table``, what ``run_sweep`` does when it fits; outliers still streamed);
 * ``per_step_check`` — the same step with the earlier per-step check (loss and every gradient
   leaf tested, then every parameter and Adam moment selected with ``where`` at every step);
 * ``no_check`` — no finiteness check at all (a lower bound for any NaN isolation);
@@ -33,7 +35,7 @@ import numpy as np  # noqa: E402
 import optax  # noqa: E402
 
 from bench.sweep_bench import grid_cells, settings_for  # noqa: E402
-from hidden_talents import train  # noqa: E402
+from hidden_talents import sweep, train  # noqa: E402
 from hidden_talents.data import manifold  # noqa: E402
 
 
@@ -82,22 +84,27 @@ def main() -> None:
   cells = grid_cells(a.cells)
   data = jnp.asarray(np.random.default_rng(0).normal(size=(s.num_samples, s.data_dim)),
                      jnp.float32)
+  table, slot = sweep.clean_data_table(s, cells)
+  cached_cells = cells._replace(data_slot=slot)
   variants = {
       "library": lambda st, c, d: fns.run_chunk(st, c),
+      "library_cached": lambda st, c, d: fns.run_chunk(st, c, d),
       "per_step_check": reference_chunk(fns, check="step", fixed_data=False),
       "no_check": reference_chunk(fns, check="none", fixed_data=False),
       "fixed_data": reference_chunk(fns, check="none", fixed_data=True),
   }
   init = jax.jit(jax.vmap(fns.init))
+  args = {n: (cells, data) for n in variants}
+  args["library_cached"] = (cached_cells, jnp.asarray(table))
   compiled = {n: jax.jit(jax.vmap(f, in_axes=(0, 0, None))) for n, f in variants.items()}
   states = {n: init(cells) for n in variants}
   for n, f in compiled.items():  # warm-up: compile
-    states[n] = jax.block_until_ready(f(states[n], cells, data)[0])
+    states[n] = jax.block_until_ready(f(states[n], *args[n])[0])
   times = {n: [] for n in variants}
   for _ in range(a.repeats):  # interleaved, so that load changes hit every variant alike
     for n, f in compiled.items():
       t = time.perf_counter()
-      states[n] = jax.block_until_ready(f(states[n], cells, data)[0])
+      states[n] = jax.block_until_ready(f(states[n], *args[n])[0])
       times[n].append(time.perf_counter() - t)
   base = statistics.median(times["library"])
   for n in variants:

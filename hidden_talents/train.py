@@ -16,7 +16,9 @@ included) as one program. Data is streamed: every batch is generated from (key, 
 Fixed-dataset mode: ``run_chunk``, ``evaluate`` and ``sample_batch`` take an optional ``data``
 argument, a (n, d) array of clean rows shared by every cell (vmap it with ``in_axes=None``). Sample
 i of a cell is then ``data[i]`` instead of the ground-truth decoder's output, corrupted by the
-cell's ν with the same streamed outliers (MNIST, users' own matrices).
+cell's ν with the same streamed outliers (MNIST, users' own matrices). A (slots, n, d) table is
+indexed by each cell's ``data_slot`` instead: the sweep uses one to cache the streamed manifolds
+when they fit in memory (``sweep.clean_data_table``).
 
 A cell whose loss or parameters turn non-finite during a chunk is marked ``failed`` and frozen at
 the parameters it had at the start of that chunk; the other cells of the vmapped program are
@@ -31,6 +33,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from hidden_talents import models
@@ -108,6 +111,9 @@ class Cell(NamedTuple):
   init_key: jax.Array  # uint32[2]: model initialisation
   train_key: jax.Array  # uint32[2]: batches and reparameterisation noise
   coeffs: LossCoefficients
+  # int32: this cell's row of a (slots, n, d) table of clean data given as ``data`` (the sweep's
+  # cache of streamed manifolds, ``sweep.clean_data_table``); unused otherwise.
+  data_slot: Any = np.int32(0)
 
 
 class TrainState(NamedTuple):
@@ -175,18 +181,22 @@ def make_train(s: Settings) -> TrainFns:
         data_dim=s.data_dim)
 
   def check_data(data):
-    if data is not None and tuple(data.shape) != (s.num_samples, s.data_dim):
+    if data is None:
+      return
+    if data.ndim not in (2, 3) or tuple(data.shape[-2:]) != (s.num_samples, s.data_dim):
       raise ValueError(f"data must have shape (num_samples, data_dim) = "
-                       f"({s.num_samples}, {s.data_dim}), got {tuple(data.shape)}")
+                       f"({s.num_samples}, {s.data_dim}) or (slots, num_samples, data_dim), got "
+                       f"{tuple(data.shape)}")
 
   def sample_batch(cell: Cell, indices: jax.Array, gen=None, data=None):
-    """(x, l, mask) for sample indices of this cell: l from the generator, or ``data[indices]``."""
+    """(x, l, mask) for sample indices of this cell: l from the generator, ``data[indices]``, or
+    ``data[cell.data_slot, indices]`` for a (slots, n, d) table."""
     if data is None:
       gen = generator(cell) if gen is None else gen
       _, l = manifold.sample_clean(gen, cell.data_key, indices)
     else:
       check_data(data)
-      l = jnp.take(data, indices, axis=0)
+      l = jnp.take(data, indices, axis=0) if data.ndim == 2 else data[cell.data_slot, indices]
     if s.outliers == "gaussian":
       x, mask = corrupt.gaussian_outliers(cell.corrupt_key, indices, l, cell.nu)
       if s.outlier_scale != 1.0:  # gross outliers: scale the replaced entries only
@@ -232,11 +242,11 @@ def make_train(s: Settings) -> TrainFns:
       return new, jnp.stack([loss, data_term, kl])
 
     end, ms = jax.lax.scan(step, state, None, length=s.chunk_steps)
-    # Finiteness is checked once per chunk, not per step (a per-step check and select over every
-    # parameter and Adam moment cost 1–9 % of the step time at the quick sizes, bench/
-    # step_breakdown.py): a non-finite gradient makes the parameters non-finite, so checking the
-    # losses of every step and the final parameters catches it. A cell that fails, in this chunk
-    # or before, keeps the parameters it had at the start of the chunk.
+    # Finiteness is checked once per chunk, not per step (a per-step check selects over every
+    # parameter and Adam moment at every step; bench/step_breakdown.py finds the difference within
+    # its noise at the quick sizes): a non-finite gradient makes the parameters non-finite, so
+    # checking the losses of every step and the final parameters catches it. A cell that fails,
+    # in this chunk or before, keeps the parameters it had at the start of the chunk.
     ok = ~state.failed & jnp.all(jnp.isfinite(ms)) & _tree_all_finite(end.params)
     new = TrainState(_tree_where(ok, end.params, state.params),
                      _tree_where(ok, end.opt_state, state.opt_state), end.step, ~ok)

@@ -108,3 +108,25 @@ def test_fingerprint_hashes_only_settings_that_differ_from_defaults():
   assert sweep.fingerprint(dataclasses.replace(train.Settings(), alpha=0.1), cells, 10) != base
   assert sweep.fingerprint(train.Settings(), cells, 11) != base
   assert sweep.fingerprint(train.Settings(), sweep.take(cells, np.array([0])), 10) != base
+
+
+def test_clean_data_table_equals_the_streamed_samples():
+  cells = _cells()  # κ = 2, 3, 4, 4, 1: the two κ = 4 cells share one manifold
+  table, slot = sweep.clean_data_table(TINY, cells)
+  assert table.shape == (4, TINY.num_samples, TINY.data_dim) and slot[2] == slot[3]
+  fns = train.make_train(TINY)
+  idx = np.array([0, 7, TINY.num_samples - 1])
+  for c in range(len(SPECS)):
+    cell = sweep.take(cells, np.array(c))
+    _, l, _ = fns.sample_batch(cell, idx)
+    np.testing.assert_allclose(table[slot[c], idx], np.asarray(l), rtol=1e-5, atol=1e-6)
+  assert sweep.clean_data_table(TINY, cells, max_bytes=1000) is None  # too large: stream
+
+
+def test_cached_sweep_agrees_with_the_streamed_one():
+  cells = _cells()
+  cached = sweep.run_sweep(TINY, cells, num_steps=20, progress=False)
+  streamed = sweep.run_sweep(TINY, cells, num_steps=20, progress=False, cache_bytes=0)
+  np.testing.assert_allclose(cached.eval.nmse, streamed.eval.nmse, rtol=1e-3)
+  np.testing.assert_allclose(cached.eval.nmse_input, streamed.eval.nmse_input, rtol=1e-5)
+  np.testing.assert_allclose(cached.history, streamed.history, rtol=1e-3, atol=1e-4)
