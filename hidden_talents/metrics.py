@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.typing import ArrayLike
 
 COLUMN_THRESHOLD = 0.05  # Sec. 5.2: a column is zero if its norm < 0.05 · max column norm.
@@ -31,3 +32,14 @@ def nonzero_columns(W: ArrayLike, *, threshold: float = COLUMN_THRESHOLD) -> jax
   """
   norms = column_norms(W)
   return jnp.sum((norms >= threshold * jnp.max(norms)) & (norms > 0))
+
+
+def best_over(grids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+  """Min over the leading axis (e.g. a model's C2 values, RPCA's λ), NaN-aware: a diverged run
+  never wins. Also the argmin, −1 where every entry is NaN. NumPy, for host-side reporting."""
+  grids = np.asarray(grids)
+  all_nan = np.all(np.isnan(grids), axis=0)
+  filled = np.where(np.isnan(grids), np.inf, grids)
+  arg = np.argmin(filled, axis=0)
+  best = np.where(all_nan, np.nan, np.min(filled, axis=0))
+  return best, np.where(all_nan, -1, arg)

@@ -36,7 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hidden_talents import io, rpca, sweep, train
+from hidden_talents import io, metrics, rpca, sweep, train
 from hidden_talents.data import mnist
 
 PIXEL_MAX = 255.0
@@ -237,10 +237,10 @@ def run(config, workdir: str) -> dict:
       corrupted_data(settings_from_config(config, 1), cells, clean)[0], clean, config))
   summary["rpca_seconds"] = time.time() - t_rpca
   results.update(rp)
-  by_lam = np.where(np.isfinite(rp["rpca_nmse_by_lam"]), rp["rpca_nmse_by_lam"], np.inf)
-  best = np.argmin(by_lam, axis=1)  # a diverged λ (NaN) never wins
-  results["rpca_nmse"] = np.where(np.isinf(np.min(by_lam, axis=1)), np.nan, np.min(by_lam, 1))
-  results["rpca_best_lam_factor"] = rp["rpca_lam_factors"][best]
+  best, arg = metrics.best_over(rp["rpca_nmse_by_lam"].T)  # a diverged λ (NaN) never wins
+  results["rpca_nmse"] = best
+  results["rpca_best_lam_factor"] = np.where(
+      arg >= 0, rp["rpca_lam_factors"][np.maximum(arg, 0)], np.nan)
 
   n_spec = int(config.spectrum_num_images) or int(config.num_images)
   spec = _cached(workdir, "spectrum", str(n_spec), lambda: {

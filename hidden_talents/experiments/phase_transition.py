@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from hidden_talents import io, plotting, sweep, train
+from hidden_talents import io, metrics, plotting, sweep, train
 from hidden_talents.data import manifold
 
 ALL_MODELS = ("vae", "ae_l2", "ae_l1", "rpca")
@@ -147,15 +147,6 @@ def _grid_nmse(infos, nmse, model, c2, kappas, nus) -> np.ndarray:
   return out
 
 
-def _best_over(grids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-  """Min over the leading axis, NaN-aware; also the argmin (−1 where all NaN)."""
-  all_nan = np.all(np.isnan(grids), axis=0)
-  filled = np.where(np.isnan(grids), np.inf, grids)
-  arg = np.argmin(filled, axis=0)
-  best = np.where(all_nan, np.nan, np.min(filled, axis=0))
-  return best, np.where(all_nan, -1, arg)
-
-
 def ground_truth_check(settings: train.Settings, kappas, seed: int, *, num_steps: int,
                        learning_rate: float, num_samples: int) -> dict[str, np.ndarray]:
   """Sec. 5.1's check that the manifold is invertible at these sizes, and how far L is from
@@ -253,7 +244,7 @@ def rpca_grid(settings: train.Settings, config) -> dict[str, np.ndarray]:
     converged[sel] = np.asarray(res.converged).reshape(len(sel_padded), -1)[: len(sel)]
     print(f"[rpca] {min(start + chunk, len(pairs))}/{len(pairs)} cells", file=sys.stderr,
           flush=True)
-  best, arg = _best_over(nmse.T)
+  best, arg = metrics.best_over(nmse.T)
   shape = (len(kappas), len(nus))
   return {"rpca_nmse": best.reshape(shape), "rpca_best_lam_factor": np.where(
       arg >= 0, factors[np.maximum(arg, 0)], np.nan).reshape(shape),
@@ -332,7 +323,7 @@ def run(config, workdir: str) -> dict:
         results["vae_nmse"] = _grid_nmse(infos, nmse, "vae", 1.0, kappas, nus)
         continue
       by_c2 = np.stack([_grid_nmse(infos, nmse, m, c2, kappas, nus) for c2 in config.c2_values])
-      best, arg = _best_over(by_c2)
+      best, arg = metrics.best_over(by_c2)
       results[f"{m}_nmse_by_c2"] = by_c2
       results[f"{m}_nmse"] = best
       results[f"{m}_best_c2"] = np.where(arg >= 0, np.asarray(config.c2_values, float)[
