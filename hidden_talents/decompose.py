@@ -14,8 +14,9 @@ so every entry whose residual exceeds the inlier noise level gets a large varian
 2. trains one VAE (model 1 of Sec. 5.1, κ latent dimensions, C2 = 1: no tuning) on the rows
    through the engine's fixed-dataset mode (``train.make_train`` with ``data=X``, ν = 0 since X is
    already corrupted) — or solves convex RPCA (PCP, eq. 14) with ``method="rpca"``,
-3. returns L = μx(μz[X]) un-standardised, S = X − L (the whole residual: dense, small on inliers;
-   ``np.where(mask, S, 0)`` is the sparse outlier part of eq. 13), and the outlier mask
+3. returns L = μx(μz[X]) un-standardised, S = X − L (the whole residual: dense, small on inliers),
+   S_sparse = where(mask, S, 0) (the sparse outlier part of eq. 13: *this* is "the outliers"),
+   and the outlier mask
 
     mask_ij = Σx,ij > max(α, (k·σⱼ)²)  ⇔  |rᵢⱼ| > max(√α, k·σⱼ),
 
@@ -23,12 +24,20 @@ so every entry whose residual exceeds the inlier noise level gets a large varian
    (k = ``threshold``, 3 by default). The plain eq. 12 support (|r| > √α) flags every entry the
    decoder fits slightly worse than α; the robust per-column scale makes the test scale-aware.
 
-Per-sample outlier scores are the fraction of flagged entries in each row.
+Per-sample outlier scores are the fraction of flagged entries in each row. A constant column of X
+holds no outliers by definition: it is never flagged and its L is the constant itself.
+
+Bad input is a ``ValueError`` whose message names the problem (rows and columns counted from 1);
+legal but odd input gives a ``UserWarning``. Reading files and writing a result directory
+all-or-nothing live in :mod:`hidden_talents.matrix_io`.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
 import io as _pyio
+import json
 import math
 import numbers
 import os
@@ -40,11 +49,21 @@ import jax.numpy as jnp
 import numpy as np
 
 from hidden_talents import io, rpca, sweep, train
+from hidden_talents.matrix_io import StagedOutput, file_fingerprint, load_matrix, read_matrix
 from hidden_talents.objectives.unified import LossCoefficients, model_coefficients
 
 METHODS = ("vae", "rpca")
 MAD_TO_SIGMA = 1.4826  # σ = 1.4826·MAD for Gaussian noise
 MIN_SAMPLES = 10
+CHUNK_STEPS = 250  # Adam steps per compiled chunk (the last chunk runs the remainder)
+# Largest |x − median|/scale accepted: training is float32 and squares residuals (r² summed over a
+# batch must stay far below float32's 3.4e38); an entry 10¹⁵ robust SDs out is a sentinel or an
+# overflow, not data.
+MAX_STANDARDIZED = 1e15
+
+__all__ = ["Decomposition", "StagedOutput", "check_matrix", "decompose", "file_fingerprint",
+           "load_matrix", "mask_scores", "outlier_mask", "read_matrix", "robust_standardize",
+           "save_outputs", "summary_figure"]
 
 
 class Decomposition(NamedTuple):
@@ -55,7 +74,8 @@ class Decomposition(NamedTuple):
   mask: np.ndarray  # (n, d) bool, entries flagged as outliers
   sample_scores: np.ndarray  # (n,) fraction of flagged entries per sample
   noise_scale: np.ndarray  # (d,) robust inlier residual scale σⱼ per column, units of X
-  info: dict[str, Any]  # method, sizes, training loss, wall time, …
+  info: dict[str, Any]  # method, sizes, all settings ("settings"), training loss, …
+  S_sparse: np.ndarray  # (n, d) where(mask, S, 0): the sparse outliers of eq. 13 (S is dense)
 
 
 def _positive_int(name: str, v: Any) -> int:
@@ -92,8 +112,8 @@ def check_matrix(X: Any, *, method: str = "vae") -> np.ndarray:
   bad = ~np.isfinite(X)
   if bad.any():
     i, j = np.argwhere(bad)[0]
-    raise ValueError(f"X contains NaN or Inf ({int(bad.sum())} entries; first at row {i}, "
-                     f"column {j})")
+    raise ValueError(f"X contains NaN or Inf ({int(bad.sum())} entries; first at row {i + 1}, "
+                     f"column {j + 1}, counted from 1)")
   n, d = X.shape
   if n < MIN_SAMPLES or d < 1:
     raise ValueError(f"X needs at least {MIN_SAMPLES} samples (rows) and 1 column, got shape "
@@ -143,6 +163,22 @@ def default_widths(d: int) -> tuple[int, int]:
   return r1, r2
 
 
+def check_magnitudes(X: np.ndarray, Z: np.ndarray) -> None:
+  """Refuses entries too far out for float32 training (``MAX_STANDARDIZED``), before training.
+
+  Raises:
+    ValueError: names the first such entry (row and column counted from 1).
+  """
+  big = ~(np.abs(Z) <= MAX_STANDARDIZED)  # also catches inf from an overflowing x − median
+  if big.any():
+    i, j = np.argwhere(big)[0]
+    raise ValueError(
+        f"X has {int(big.sum())} entries too large for training: row {i + 1}, column {j + 1} "
+        f"(counted from 1) is {X[i, j]:.3g}, more than {MAX_STANDARDIZED:.0e} robust standard "
+        "deviations from its column's median (training is float32 and would overflow); remove "
+        "or rescale those entries (sentinel values such as 1e200?)")
+
+
 def vae_settings(n: int, d: int, *, latent_dim: int, steps: int, alpha: float,
                  hidden_widths: tuple[int, int], batch_size: int, learning_rate: float,
                  num_latent_samples: int) -> train.Settings:
@@ -150,13 +186,21 @@ def vae_settings(n: int, d: int, *, latent_dim: int, steps: int, alpha: float,
   return train.Settings(
       data_dim=d, kappa_max=1, generator_widths=(1,), encoder_widths=r[::-1], decoder_widths=r,
       latent_dim=latent_dim, num_samples=n, batch_size=min(batch_size, n),
-      chunk_steps=min(250, steps), learning_rate=learning_rate, alpha=alpha,
+      chunk_steps=min(CHUNK_STEPS, steps), learning_rate=learning_rate, alpha=alpha,
       num_latent_samples=num_latent_samples, eval_batch_size=min(1000, n), hist_bins=1)
+
+
+def chunk_plan(steps: int, chunk_steps: int) -> list[int]:
+  """Steps per compiled chunk: whole chunks, then the remainder (so exactly ``steps`` run)."""
+  full, rest = divmod(steps, chunk_steps)
+  return [chunk_steps] * full + ([rest] if rest else [])
 
 
 def train_vae(Z: np.ndarray, settings: train.Settings, *, steps: int, seed: int,
               progress: bool = True) -> tuple[np.ndarray, dict[str, Any]]:
-  """Trains one VAE on the rows of Z (fixed-dataset mode, ν = 0) and returns μx(μz[Z]).
+  """Trains one VAE on the rows of Z (fixed-dataset mode, ν = 0) for exactly ``steps`` Adam steps
+  and returns μx(μz[Z]). A remainder chunk (``steps`` not a multiple of ``settings.chunk_steps``)
+  is compiled separately; batches are keyed by the global step, so the first chunks are the same.
 
   Raises:
     RuntimeError: the loss turned non-finite (the engine froze the cell).
@@ -169,23 +213,26 @@ def train_vae(Z: np.ndarray, settings: train.Settings, *, steps: int, seed: int,
                     coeffs=coeffs)
   data = jnp.asarray(Z, jnp.float32)
   state = jax.jit(fns.init)(cell)
-  chunk = jax.jit(fns.run_chunk)
-  num_chunks = -(-steps // settings.chunk_steps)
-  bar = sweep.Progress(num_chunks * settings.chunk_steps, 1, settings.batch_size, "[decompose]",
-                       progress)
+  chunks = {settings.chunk_steps: jax.jit(fns.run_chunk)}
+  plan = chunk_plan(steps, settings.chunk_steps)
+  bar = sweep.Progress(steps, 1, settings.batch_size, "[decompose]", progress)
   bar.update(0, 0, float("nan"))
-  losses = []
-  for c in range(num_chunks):
-    state, m = chunk(state, cell, data)
+  losses, done = [], 0
+  for k in plan:
+    if k not in chunks:
+      rest = train.make_train(dataclasses.replace(settings, chunk_steps=k))
+      chunks[k] = jax.jit(rest.run_chunk)
+    state, m = chunks[k](state, cell, data)
+    done += k
     losses.append(float(m.loss))
-    bar.update((c + 1) * settings.chunk_steps, int(state.failed), losses[-1])
+    bar.update(done, int(state.failed), losses[-1])
   if bool(state.failed):
     raise RuntimeError("VAE training became non-finite; try a smaller learning rate or fewer "
                        "latent dimensions")
   recon = jax.jit(lambda x: fns.reconstruct(state.params, x)[0])
   bsz = settings.eval_batch_size
   parts = [np.asarray(recon(data[i:i + bsz])) for i in range(0, Z.shape[0], bsz)]
-  info = {"loss_history": losses, "steps": num_chunks * settings.chunk_steps,
+  info = {"loss_history": losses, "steps": int(state.step),
           "hidden_widths": list(settings.decoder_widths), "latent_dim": settings.latent_dim,
           "alpha": settings.alpha}
   return np.concatenate(parts).astype(np.float64), info
@@ -207,20 +254,23 @@ def decompose(
     lam: float | None = None,
     progress: bool = False,
 ) -> Decomposition:
-  """Splits X (samples as rows) into a clean part L on a (nonlinear) manifold and outliers S = X − L.
+  """Splits X (samples as rows) into a clean part L on a (nonlinear) manifold and S = X − L.
 
   The defaults need no tuning: the VAE's KL term plays the role that C2 plays for the AEs
   (Sec. 5.1), and α is in units of robustly standardised columns.
 
   Args:
     X: (n, d) real matrix, samples as rows, finite.
-    method: ``"vae"`` (nonlinear, Secs. 3 and 5) or ``"rpca"`` (convex PCP, eq. 14: linear baseline).
-    latent_dim: κ of the VAE; default min(20, max(1, d // 2)). Unneeded dimensions are switched
-      off by the VAE itself (Sec. 5.2), so generous is fine.
-    steps: Adam steps of VAE training (rounded up to whole chunks of 250).
+    method: ``"vae"`` (nonlinear, Secs. 3 and 5) or ``"rpca"`` (convex PCP, eq. 14: the linear
+      baseline).
+    latent_dim: κ of the VAE, at most d; default min(20, max(1, d // 2)). Unneeded dimensions are
+      switched off by the VAE itself (Sec. 5.2), so generous is fine.
+    steps: Adam steps of VAE training, run exactly (compiled in chunks of 250 and a remainder).
     seed: PRNG seed (initialisation and batches).
     alpha: decoder variance floor α, in standardised units.
-    threshold: k of the mask test |r| > max(√α, k σⱼ) (module docstring).
+    threshold: k of the mask test |r| > max(√α, k σⱼ): an entry is an outlier when its residual
+      exceeds k robust standard deviations of its column's residuals (module docstring); larger
+      k flags fewer entries.
     hidden_widths: (r1, r2) of the VAE networks; default :func:`default_widths`.
     batch_size: VAE mini-batch size (capped at n).
     learning_rate: Adam step size.
@@ -232,7 +282,8 @@ def decompose(
     :class:`Decomposition`.
 
   Raises:
-    ValueError: bad X or argument (the message names it).
+    ValueError: bad X or argument (the message names it), also latent_dim > d and entries too
+      large for float32 training (:func:`check_magnitudes`) — all before any training.
   """
   if method not in METHODS:
     raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -242,6 +293,9 @@ def decompose(
   if latent_dim is None:
     latent_dim = min(20, max(1, d // 2))
   latent_dim = _positive_int("latent_dim", latent_dim)
+  if method == "vae" and latent_dim > d:
+    raise ValueError(f"latent_dim (κ = {latent_dim}) exceeds the number of columns d = {d}: the "
+                     f"rows lie in at most d dimensions; pass latent_dim <= {d}")
   if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
     raise ValueError(f"seed must be an integer, got {seed!r}")
   alpha = _positive_float("alpha", alpha)
@@ -258,11 +312,18 @@ def decompose(
     lam = _positive_float("lam", lam)
 
   Z, center, scale = robust_standardize(X)
+  check_magnitudes(X, Z)
+  constant = np.all(X == X[:1], axis=0)
   info: dict[str, Any] = {"method": method, "n": n, "d": d}
+  settings_used: dict[str, Any] = {
+      "method": method, "seed": int(seed), "alpha": alpha, "threshold": threshold}
   if method == "vae":
     settings = vae_settings(n, d, latent_dim=latent_dim, steps=steps, alpha=alpha,
                             hidden_widths=widths, batch_size=batch_size,
                             learning_rate=learning_rate, num_latent_samples=num_latent_samples)
+    settings_used.update(latent_dim=latent_dim, steps=steps, hidden_widths=list(widths),
+                         batch_size=settings.batch_size, learning_rate=learning_rate,
+                         num_latent_samples=num_latent_samples)
     Z_hat, extra = train_vae(Z, settings, steps=steps, seed=int(seed), progress=progress)
     info.update(extra)
   else:
@@ -270,13 +331,21 @@ def decompose(
     Z_hat = np.asarray(res.L, np.float64)
     info.update(lam=float(res.lam), iterations=int(res.iterations),
                 converged=bool(res.converged))
+    settings_used.update(lam=float(res.lam))
     if not bool(res.converged):
       print("[decompose] warning: RPCA did not converge", file=sys.stderr)
+  # A constant column has no outliers: its clean part is the constant (Z = 0 there), whatever the
+  # (possibly unconverged) model reconstructs.
+  Z_hat[:, constant] = 0.0
   mask, sigma = outlier_mask(Z - Z_hat, alpha=alpha, threshold=threshold)
+  mask[:, constant] = False
   L = Z_hat * scale + center
-  info.update(alpha=alpha, threshold=threshold, flagged_fraction=float(mask.mean()))
-  return Decomposition(L=L, S=X - L, mask=mask, sample_scores=mask.mean(axis=1),
-                       noise_scale=sigma * scale, info=info)
+  L[:, constant] = X[0, constant]
+  S = X - L
+  info.update(alpha=alpha, threshold=threshold, flagged_fraction=float(mask.mean()),
+              constant_columns=int(constant.sum()), settings=settings_used)
+  return Decomposition(L=L, S=S, mask=mask, sample_scores=mask.mean(axis=1),
+                       noise_scale=sigma * scale, info=info, S_sparse=np.where(mask, S, 0.0))
 
 
 def mask_scores(mask: np.ndarray, true_mask: np.ndarray) -> dict[str, float]:
@@ -291,111 +360,157 @@ def mask_scores(mask: np.ndarray, true_mask: np.ndarray) -> dict[str, float]:
   return {"precision": precision, "recall": recall, "f1": f1}
 
 
-def load_matrix(path: str, *, skip_header: bool = False, delimiter: str = ",") -> np.ndarray:
-  """Reads a ``.npy`` array or a delimited text (``.csv``/``.txt``) file of numbers.
+def image_side(d: int) -> int:
+  """√d for a perfect square d (rows shown as √d × √d images).
 
   Raises:
-    ValueError: unknown extension, unreadable file, or a non-numeric CSV cell (named by line).
+    ValueError: d is not a perfect square.
   """
-  ext = path.rsplit(".", 1)[-1].lower() if "." in path else ""
-  if not os.path.isfile(path):
-    raise ValueError(f"input file {path!r} does not exist")
-  if ext == "npy":
-    try:
-      X = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as e:
-      raise ValueError(f"cannot read {path!r} as a .npy array: {e}") from e
-    if not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
-      raise ValueError(f"{path!r} holds non-numeric data (dtype {X.dtype})")
-    return X
-  if ext not in ("csv", "txt", "tsv"):
-    raise ValueError(f"input must be .npy, .csv, .tsv or .txt, got {path!r}")
-  if ext == "tsv" and delimiter == ",":
-    delimiter = "\t"
-  rows = []
-  with open(path, encoding="utf-8", errors="replace") as f:
-    for lineno, line in enumerate(f, start=1):
-      if skip_header and lineno == 1:
-        continue
-      line = line.strip()
-      if not line:
-        continue
-      cells = [c.strip() for c in line.split(delimiter)]
-      try:
-        rows.append([float(c) for c in cells])
-      except ValueError:
-        bad = next(c for c in cells if not _is_float(c))
-        hint = " (the first line looks like column names: pass --skip_header)" \
-            if lineno == 1 else ""
-        raise ValueError(f"{path}: line {lineno} has a non-numeric value {bad!r}{hint}") from None
-  if not rows:
-    raise ValueError(f"{path!r} holds no data rows")
-  widths = {len(r) for r in rows}
-  if len(widths) > 1:
-    raise ValueError(f"{path}: rows have different numbers of columns {sorted(widths)}")
-  return np.asarray(rows, np.float64)
+  side = math.isqrt(d)
+  if side * side != d:
+    raise ValueError(f"--images needs a square number of columns (d = side²), got d = {d}")
+  return side
 
 
-def _is_float(s: str) -> bool:
-  try:
-    float(s)
-  except ValueError:
-    return False
-  return True
+def _svals(M: np.ndarray) -> np.ndarray:
+  M = M - M.mean(axis=0)
+  top = np.abs(M).max()
+  s = np.linalg.svd(M / top if top > 0 else M, compute_uv=False)  # scaled: no overflow
+  return np.maximum(s / max(s[0], 1e-300), 1e-12)
 
 
-def summary_figure(X: np.ndarray, result: Decomposition):
-  """Three panels: one sample with its flagged entries, per-sample scores, singular values."""
+def summary_figure(X: np.ndarray, result: Decomposition, *, images: bool = False,
+                   num_rows: int | None = None):
+  """Top: one sample with its flagged entries, per-sample scores, singular values. Below: a few
+  rows (the most flagged; numbered from 1) of X, L and the mask side by side — as heat maps, or
+  as √d × √d images with ``images=True``."""
   import matplotlib
 
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
 
-  fig, ax = plt.subplots(1, 3, figsize=(15, 4))
-  i = int(np.argmax(result.sample_scores))
-  j = np.arange(X.shape[1])
+  n, d = X.shape
+  side = image_side(d) if images else None
+  k = min(n, num_rows or (4 if images else 12))
+  rows = np.argsort(-result.sample_scores, kind="stable")[:k]
+  fig = plt.figure(figsize=(15, 4 + (2.2 * k if images else 4)))
+  gs = fig.add_gridspec(2, 1, height_ratios=[4, 2.2 * k if images else 4])
+  top = gs[0].subgridspec(1, 3)
+  ax = [fig.add_subplot(top[0, c]) for c in range(3)]
+  i = int(rows[0])
+  j = np.arange(d)
   ax[0].plot(j, X[i], ".-", lw=0.8, label="X (input)")
   ax[0].plot(j, result.L[i], "-", lw=1.2, label="L (clean part)")
   m = result.mask[i]
   ax[0].plot(j[m], X[i, m], "rx", label="flagged outliers")
-  ax[0].set(title=f"sample {i} (most flagged)", xlabel="column")
+  ax[0].set(title=f"row {i + 1} (most flagged)", xlabel="column")
   ax[0].legend(fontsize=8)
   ax[1].hist(result.sample_scores, bins=40)
-  ax[1].set(title="per-sample outlier score", xlabel="fraction of entries flagged",
-            ylabel="samples")
+  ax[1].set(title="per-row outlier score", xlabel="fraction of entries flagged", ylabel="rows")
   for M, name in ((X, "X"), (result.L, "L")):
-    s = np.linalg.svd(M - M.mean(axis=0), compute_uv=False)
-    ax[2].semilogy(np.maximum(s / s[0], 1e-12), label=name)
+    ax[2].semilogy(_svals(M), label=name)
   ax[2].set(title="singular values (centred, relative)", xlabel="index")
   ax[2].legend()
+  lo, hi = np.percentile(result.L[rows], [1, 99]) if k else (0.0, 1.0)
+  panels = (("X", X, dict(vmin=lo, vmax=hi, cmap="gray" if images else "viridis")),
+            ("L", result.L, dict(vmin=lo, vmax=hi, cmap="gray" if images else "viridis")),
+            ("mask", result.mask, dict(vmin=0, vmax=1, cmap="Reds")))
+  if images:
+    grid = gs[1].subgridspec(k, 3)
+    for r, row in enumerate(rows):
+      for c, (name, M, kw) in enumerate(panels):
+        a = fig.add_subplot(grid[r, c])
+        a.imshow(np.asarray(M[row], float).reshape(side, side), interpolation="nearest", **kw)
+        a.set_xticks([])
+        a.set_yticks([])
+        a.set_title(f"{name}, row {row + 1}", fontsize=8)
+  else:
+    grid = gs[1].subgridspec(1, 3)
+    for c, (name, M, kw) in enumerate(panels):
+      a = fig.add_subplot(grid[0, c])
+      a.imshow(np.asarray(M[rows], float), aspect="auto", interpolation="nearest", **kw)
+      a.set_yticks(range(k))
+      a.set_yticklabels([str(r + 1) for r in rows], fontsize=7)
+      a.set(title=f"{name}: the {k} most flagged rows", xlabel="column", ylabel="row")
   fig.suptitle(f"decompose ({result.info['method']}): {100 * result.mask.mean():.2f} % of entries "
                "flagged")
   fig.tight_layout()
   return fig
 
 
-def save_outputs(out_dir: str, X: np.ndarray, result: Decomposition) -> list[str]:
-  """Writes L.npy, S.npy, mask.npy, sample_scores.npy, summary.json and summary.png atomically
-  (each file is complete or absent). Returns the paths."""
+def _npy_bytes(a: np.ndarray) -> bytes:
+  buf = _pyio.BytesIO()
+  np.save(buf, a, allow_pickle=False)
+  return buf.getvalue()
+
+
+def summary_record(result: Decomposition, *, input_info: dict[str, Any] | None = None,
+                   argv: list[str] | None = None) -> dict[str, Any]:
+  """summary.json's content: the result's info (final loss instead of the history), every setting,
+  the input file (path, size, sha256, how it was read), versions and the time."""
+  import hidden_talents
+
+  rec = dict(result.info)
+  history = rec.pop("loss_history", None)
+  rec["final_loss"] = history[-1] if history else None
+  rec["input"] = input_info
+  rec["flagged_entries"] = int(result.mask.sum())
+  rec["versions"] = {"hidden_talents": hidden_talents.__version__, "jax": jax.__version__,
+                     "numpy": np.__version__}
+  rec["created"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+  if argv is not None:
+    rec["argv"] = list(argv)
+  return rec
+
+
+def rows_csv(result: Decomposition) -> str:
+  """Per-row scores as CSV: row (counted from 1), flagged entries, fraction flagged."""
+  d = result.mask.shape[1]
+  lines = ["row,flagged_entries,score"]
+  for i, c in enumerate(result.mask.sum(axis=1)):
+    lines.append(f"{i + 1},{int(c)},{c / d:.6g}")
+  return "\n".join(lines) + "\n"
+
+
+OUTPUT_FILES = ("L.npy", "S.npy", "S_sparse.npy", "mask.npy", "sample_scores.npy", "rows.csv",
+                "summary.json", "summary.png")
+
+
+def save_outputs(out: str | StagedOutput, X: np.ndarray, result: Decomposition, *,
+                 overwrite: bool = False, input_info: dict[str, Any] | None = None,
+                 images: bool = False, argv: list[str] | None = None) -> list[str]:
+  """Writes ``OUTPUT_FILES`` all-or-nothing (:class:`~hidden_talents.matrix_io.StagedOutput`).
+
+  Args:
+    out: the target directory, or a :class:`StagedOutput` made before training (it then checks
+      the target up front; it is committed here).
+    X: the input matrix.
+    result: :func:`decompose`'s result.
+    overwrite: replace a non-empty target (otherwise a ``ValueError``); only with a path.
+    input_info: recorded in summary.json under "input" (e.g. :func:`file_fingerprint`).
+    images: draw the rows in summary.png as √d × √d images.
+    argv: the command line, recorded in summary.json.
+
+  Returns:
+    The final paths of the files.
+  """
   import matplotlib.pyplot as plt
 
-  io.ensure_dir(out_dir)
-  paths = []
-  for name in ("L", "S", "mask", "sample_scores"):
+  stage = out if isinstance(out, StagedOutput) else StagedOutput(out, overwrite=overwrite)
+  try:
+    for name in ("L", "S", "S_sparse", "mask", "sample_scores"):
+      stage.write_bytes(f"{name}.npy", _npy_bytes(getattr(result, name)))
+    stage.write_bytes("rows.csv", rows_csv(result).encode())
+    text = json.dumps(io.to_jsonable(summary_record(result, input_info=input_info, argv=argv)),
+                      indent=2, sort_keys=True, allow_nan=False)
+    stage.write_bytes("summary.json", (text + "\n").encode())
+    fig = summary_figure(X, result, images=images)
     buf = _pyio.BytesIO()
-    np.save(buf, getattr(result, name), allow_pickle=False)
-    path = os.path.join(out_dir, f"{name}.npy")
-    io.atomic_write_bytes(path, buf.getvalue())
-    paths.append(path)
-  info = dict(result.info)
-  info.pop("loss_history", None)
-  info["final_loss"] = result.info.get("loss_history", [None])[-1]
-  path = os.path.join(out_dir, "summary.json")
-  io.atomic_write_json(path, info)
-  paths.append(path)
-  fig = summary_figure(X, result)
-  path = os.path.join(out_dir, "summary.png")
-  io.atomic_savefig(fig, path, dpi=100)
-  plt.close(fig)
-  paths.append(path)
-  return paths
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    stage.write_bytes("summary.png", buf.getvalue())
+    target = stage.commit()
+  except BaseException:
+    stage.discard()
+    raise
+  return [os.path.join(target, name) for name in OUTPUT_FILES]

@@ -3,10 +3,14 @@ bad inputs (Python API and CLI), atomic outputs."""
 
 from __future__ import annotations
 
+import hashlib
+import importlib
 import json
 import os
+import stat
 import subprocess
 import sys
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -17,7 +21,20 @@ import hidden_talents
 from hidden_talents import metrics
 from hidden_talents.data import corrupt, manifold
 from hidden_talents.decompose import (
-    check_matrix, load_matrix, mask_scores, outlier_mask, robust_standardize, save_outputs)
+  StagedOutput,
+  check_matrix,
+  chunk_plan,
+  file_fingerprint,
+  load_matrix,
+  mask_scores,
+  outlier_mask,
+  read_matrix,
+  robust_standardize,
+  save_outputs,
+  summary_figure,
+)
+
+DM = importlib.import_module("hidden_talents.decompose")  # the module, not the function
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -97,6 +114,7 @@ def test_mask_scores():
     (np.ones((5, 3)), "at least 10 samples"),
     (np.ones((20, 30)), "fewer samples"),
     (np.ones((20, 2)) + 1j, "real"),
+    (np.where(np.arange(60).reshape(20, 3) == 14, np.nan, 1.0), "row 5, column 3, counted from 1"),
 ])
 def test_bad_matrix(X, match):
   with pytest.raises(ValueError, match=match):
@@ -115,7 +133,7 @@ def test_wide_matrix_allowed_for_rpca_only():
     ({"latent_dim": 0}, "latent_dim"), ({"latent_dim": -1}, "latent_dim"),
     ({"method": "pca"}, "method"), ({"threshold": 0.0}, "threshold"),
     ({"alpha": -1.0}, "alpha"), ({"seed": "x"}, "seed"), ({"hidden_widths": (8, 0)}, "width"),
-    ({"method": "rpca", "lam": 0.0}, "lam")])
+    ({"method": "rpca", "lam": 0.0}, "lam"), ({"latent_dim": 5}, "exceeds the number of columns")])
 def test_bad_arguments(kwargs, match):
   X = np.random.default_rng(0).normal(size=(40, 4))
   with pytest.raises(ValueError, match=match):
@@ -127,20 +145,257 @@ def test_load_matrix(tmp_path):
   np.save(tmp_path / "x.npy", X)
   np.testing.assert_array_equal(load_matrix(str(tmp_path / "x.npy")), X)
   (tmp_path / "h.csv").write_text("a,b\n" + "\n".join(f"{r[0]},{r[1]}" for r in X) + "\n")
+  np.testing.assert_array_equal(load_matrix(str(tmp_path / "h.csv")), X)  # header: skipped
   np.testing.assert_array_equal(load_matrix(str(tmp_path / "h.csv"), skip_header=True), X)
-  with pytest.raises(ValueError, match="skip_header"):
-    load_matrix(str(tmp_path / "h.csv"))
+  with pytest.raises(ValueError, match="line 1, column 1 has a non-numeric value 'a'"):
+    load_matrix(str(tmp_path / "h.csv"), skip_header=False)
   (tmp_path / "bad.csv").write_text("1,2\n3,oops\n")
-  with pytest.raises(ValueError, match="line 2 has a non-numeric value 'oops'"):
+  with pytest.raises(ValueError, match="line 2, column 2 has a non-numeric value 'oops'"):
     load_matrix(str(tmp_path / "bad.csv"))
-  (tmp_path / "ragged.csv").write_text("1,2\n3\n")
-  with pytest.raises(ValueError, match="different numbers of columns"):
+  (tmp_path / "ragged.csv").write_text("1,2\n3,4\n3\n")
+  with pytest.raises(ValueError, match="different numbers of columns.*line 3 has 1"):
     load_matrix(str(tmp_path / "ragged.csv"))
   (tmp_path / "x.json").write_text("[]")
   with pytest.raises(ValueError, match=".npy, .csv"):
     load_matrix(str(tmp_path / "x.json"))
   with pytest.raises(ValueError, match="does not exist"):
     load_matrix(str(tmp_path / "missing.npy"))
+  with pytest.raises(ValueError, match="is a directory"):
+    load_matrix(str(tmp_path))
+  (tmp_path / "empty.npy").write_bytes(b"")
+  with pytest.raises(ValueError, match="empty"):
+    load_matrix(str(tmp_path / "empty.npy"))
+  np.save(tmp_path / "zero.npy", np.zeros((0, 3)))
+  with pytest.raises(ValueError, match="empty array"):
+    load_matrix(str(tmp_path / "zero.npy"))
+  (tmp_path / "trunc.npy").write_bytes((tmp_path / "x.npy").read_bytes()[:20])
+  with pytest.raises(ValueError, match="cannot read"):
+    load_matrix(str(tmp_path / "trunc.npy"))
+
+
+X_CSV = np.array([[1.5, -2.0, 3.0], [4.0, 5.25, -6.0], [7.0, 8.0, 9e-3], [1e5, 0.0, 2.0]])
+
+
+@pytest.mark.parametrize("name, text, delimiter", [
+    ("comma.csv", "\n".join(",".join(map(str, r)) for r in X_CSV), "comma"),
+    ("semi.csv", "\n".join(";".join(map(str, r)) for r in X_CSV), "semicolon"),
+    ("tab.tsv", "\n".join("\t".join(map(str, r)) for r in X_CSV), "tab"),
+    ("space.txt", "\n".join(" ".join(map(str, r)) for r in X_CSV), "whitespace"),
+    ("trailing.csv", "\n".join(",".join(map(str, r)) + "," for r in X_CSV), "comma"),
+    ("crlf.csv", "\r\n".join(", ".join(map(str, r)) for r in X_CSV) + "\r\n", "comma"),
+    ("bom.csv", "\ufeff" + "\n".join(",".join(map(str, r)) for r in X_CSV), "comma"),
+    ("bomhead.csv", "\ufeffa;b;c\n" + "\n".join(";".join(map(str, r)) for r in X_CSV),
+     "semicolon"),
+])
+def test_csv_dialects_read_every_row(tmp_path, name, text, delimiter):
+  """Delimiter detected, BOM and trailing delimiters stripped, and no data row dropped."""
+  (tmp_path / name).write_text(text + "\n", encoding="utf-8")
+  with warnings.catch_warnings():
+    warnings.simplefilter("error")
+    X, info = read_matrix(str(tmp_path / name))
+  np.testing.assert_array_equal(X, X_CSV)
+  assert info["delimiter"] == delimiter
+  assert info["bom"] == ("bom" in name)
+  assert (info["header"] is not None) == ("head" in name)
+
+
+def test_savetxt_default_and_explicit_delimiter(tmp_path):
+  np.savetxt(tmp_path / "s.txt", X_CSV)  # numpy's default: space-delimited, '%.18e'
+  np.testing.assert_array_equal(load_matrix(str(tmp_path / "s.txt")), X_CSV)
+  (tmp_path / "semi.csv").write_text("1;2\n3;4\n")
+  np.testing.assert_array_equal(load_matrix(str(tmp_path / "semi.csv"), delimiter=";"),
+                                [[1, 2], [3, 4]])
+  with pytest.raises(ValueError, match="line 2, column 1 has a non-numeric value .3;4."):
+    load_matrix(str(tmp_path / "semi.csv"), delimiter=",")
+  with pytest.raises(ValueError, match="delimiter must be one of"):
+    load_matrix(str(tmp_path / "semi.csv"), delimiter="|")
+  (tmp_path / "euro.csv").write_text("1,5;2,5\n3,5;4,5\n")  # decimal commas: not read
+  with pytest.raises(ValueError, match="line 1, column 2 .*'5;2'.*detected: pass --delimiter"):
+    load_matrix(str(tmp_path / "euro.csv"))
+  (tmp_path / "typo.csv").write_text("1,2,x\n3,4,5\n")  # a data row with a typo: not a header
+  with pytest.raises(ValueError, match="line 1, column 3 has a non-numeric value 'x'"):
+    load_matrix(str(tmp_path / "typo.csv"))
+  (tmp_path / "words.csv").write_text("a b\nc d\n")
+  with pytest.raises(ValueError, match="cannot detect the delimiter"):
+    load_matrix(str(tmp_path / "words.csv"))
+
+
+def test_skip_header_on_headerless_file_warns(tmp_path):
+  """Documented choice: --skip_header always drops line 1 (for headers of numbers), but warns
+  when that line is numeric, since it is then probably a data row."""
+  (tmp_path / "x.csv").write_text("\n".join(",".join(map(str, r)) for r in X_CSV))
+  with pytest.warns(UserWarning, match="dropped line 1 although it is numeric"):
+    X = load_matrix(str(tmp_path / "x.csv"), skip_header=True)
+  np.testing.assert_array_equal(X, X_CSV[1:])
+
+
+def _fake_train(monkeypatch, noise: float = 0.3, calls: list | None = None):
+  """Replaces the VAE training by a reconstruction Z + heavy-tailed noise (fast and known)."""
+  def fake(Z, settings, *, steps, seed, progress=True):
+    if calls is not None:
+      calls.append(steps)
+    rng = np.random.default_rng(seed)
+    return Z + noise * rng.standard_t(2, size=Z.shape), {"loss_history": [1.0], "steps": steps}
+  monkeypatch.setattr(DM, "train_vae", fake)
+
+
+def test_constant_column_gets_no_spurious_flags(monkeypatch):
+  rng = np.random.default_rng(0)
+  X = rng.normal(size=(400, 4))
+  X[:, 1] = 3.25
+  _fake_train(monkeypatch)
+  res = hidden_talents.decompose(X, steps=5)
+  # Without the rule the heavy-tailed reconstruction error of column 2 is flagged (√α = 0.1 in
+  # units of its fallback scale 1); other columns keep their flags.
+  assert not res.mask[:, 1].any()
+  assert res.mask[:, [0, 2, 3]].any()
+  np.testing.assert_array_equal(res.L[:, 1], 3.25)
+  assert res.info["constant_columns"] == 1
+  np.testing.assert_array_equal(res.S_sparse, np.where(res.mask, res.S, 0.0))
+  assert np.all(res.S_sparse[~res.mask] == 0) and np.any(res.S[~res.mask] != 0)
+
+
+def test_huge_values_refused_before_training(monkeypatch):
+  calls = []
+  _fake_train(monkeypatch, calls=calls)
+  X = np.random.default_rng(0).normal(size=(50, 3))
+  X[7, 2] = -1e200
+  for method in ("vae", "rpca"):
+    with pytest.raises(ValueError, match="row 8, column 3 .* too large|too large.*row 8, column 3"):
+      hidden_talents.decompose(X, method=method)
+  assert calls == []
+  X[7, 2] = 1e300
+  X[8, 2] = -1e300  # x − median would overflow float64 too
+  with pytest.raises(ValueError, match="too large"):
+    hidden_talents.decompose(X)
+  Xs = np.random.default_rng(0).normal(size=(50, 3)) * 1e200  # large but consistent units: fine
+  res = hidden_talents.decompose(Xs, steps=5)
+  assert np.all(np.isfinite(res.L)) and calls == [5]
+
+
+def test_settings_recorded(monkeypatch):
+  _fake_train(monkeypatch)
+  X = np.random.default_rng(0).normal(size=(50, 6))
+  s = hidden_talents.decompose(X, steps=7, seed=3, threshold=2.5).info["settings"]
+  assert s == {"method": "vae", "seed": 3, "alpha": 1e-2, "threshold": 2.5, "latent_dim": 3,
+               "steps": 7, "hidden_widths": [32, 64], "batch_size": 50, "learning_rate": 1e-3,
+               "num_latent_samples": 1}
+
+
+def test_chunk_plan_runs_exactly_the_steps():
+  assert chunk_plan(3000, 250) == [250] * 12  # the default: unchanged
+  assert chunk_plan(251, 250) == [250, 1]
+  assert chunk_plan(9, 4) == [4, 4, 1]
+  assert sum(chunk_plan(997, 250)) == 997
+
+
+def test_steps_not_a_multiple_of_the_chunk_run_exactly(monkeypatch):
+  """The engine's own step counter: 9 steps with chunks of 4 are 4 + 4 + 1, not 12."""
+  monkeypatch.setattr(DM, "CHUNK_STEPS", 4)
+  X, _, _ = synthetic_manifold(seed=0, n=40, d=3, kappa=1, nu=0.0, widths=(4, 4))
+  res = hidden_talents.decompose(X, steps=9, hidden_widths=(4, 4), batch_size=8)
+  assert res.info["steps"] == 9
+  assert len(res.info["loss_history"]) == 3
+
+
+def _result(n=30, d=4, seed=0):
+  X = np.random.default_rng(seed).normal(size=(n, d))
+  return X, hidden_talents.decompose(X, method="rpca")
+
+
+def test_save_outputs_refuses_nonempty_unless_overwrite(tmp_path):
+  X, res = _result()
+  out = tmp_path / "o"
+  out.mkdir()
+  (out / "mine.txt").write_text("keep me")
+  with pytest.raises(ValueError, match="not empty.*mine.txt.*overwrite"):
+    save_outputs(str(out), X, res)
+  assert os.listdir(out) == ["mine.txt"]
+  save_outputs(str(out), X, res, overwrite=True)
+  assert "mine.txt" not in os.listdir(out)  # replaced as a whole, not mixed
+  assert sorted(os.listdir(out)) == sorted(DM.OUTPUT_FILES)
+  np.testing.assert_array_equal(np.load(out / "mask.npy"), res.mask)
+  assert not [n for n in os.listdir(tmp_path) if n.startswith(".")]  # no staging left behind
+  (tmp_path / "empty").mkdir()
+  save_outputs(str(tmp_path / "empty"), X, res)  # an empty directory is fine
+
+
+def test_save_outputs_file_modes(tmp_path):
+  X, res = _result()
+  save_outputs(str(tmp_path / "o"), X, res)
+  umask = os.umask(0)
+  os.umask(umask)
+  for name in DM.OUTPUT_FILES:
+    assert stat.S_IMODE(os.stat(tmp_path / "o" / name).st_mode) == 0o666 & ~umask, name
+  assert stat.S_IMODE(os.stat(tmp_path / "o").st_mode) == 0o777 & ~umask
+
+
+def test_save_outputs_all_or_nothing(tmp_path, monkeypatch):
+  """A failure while writing (e.g. a full disk at the last file) leaves the old result intact."""
+  X, res = _result()
+  out = tmp_path / "o"
+  save_outputs(str(out), X, res)
+  before = {n: (out / n).read_bytes() for n in os.listdir(out)}
+  X2, res2 = _result(seed=1)
+
+  def full_disk(*a, **k):
+    raise OSError(28, "No space left on device")
+  monkeypatch.setattr(DM, "summary_figure", full_disk)
+  with pytest.raises(OSError, match="No space"):
+    save_outputs(str(out), X2, res2, overwrite=True)
+  assert {n: (out / n).read_bytes() for n in os.listdir(out)} == before
+  assert sorted(os.listdir(tmp_path)) == ["o"]
+  with pytest.raises(OSError):
+    save_outputs(str(tmp_path / "new"), X2, res2)
+  assert sorted(os.listdir(tmp_path)) == ["o"]  # no partial directory
+
+
+def test_unwritable_output_found_before_training(tmp_path, monkeypatch):
+  (tmp_path / "file").write_text("")
+  calls = []
+  _fake_train(monkeypatch, calls=calls)
+  with pytest.raises(ValueError, match="cannot write the output directory"):
+    with StagedOutput(str(tmp_path / "file" / "out")) as stage:
+      hidden_talents.decompose(np.ones((20, 2)), steps=3)
+  assert calls == []
+  with pytest.raises(ValueError, match="exists and is not a directory"):
+    StagedOutput(str(tmp_path / "file"))
+  # The API workflow: check the target, train, write.
+  X = np.random.default_rng(0).normal(size=(30, 3))
+  stage = StagedOutput(str(tmp_path / "o"))
+  assert not (tmp_path / "o").exists()
+  paths = save_outputs(stage, X, hidden_talents.decompose(X, steps=3))
+  assert calls == [3] and all(os.path.isfile(p) for p in paths)
+
+
+def test_summary_records_input_seed_and_rows(tmp_path):
+  X, res = _result(n=12, d=2)
+  np.save(tmp_path / "x.npy", X)
+  fp = file_fingerprint(str(tmp_path / "x.npy"))
+  assert fp["sha256"] == hashlib.sha256((tmp_path / "x.npy").read_bytes()).hexdigest()
+  assert fp["size_bytes"] == os.path.getsize(tmp_path / "x.npy")
+  save_outputs(str(tmp_path / "o"), X, res, input_info=fp)
+  summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+  assert summary["input"] == fp and summary["settings"]["seed"] == 0
+  assert summary["flagged_entries"] == int(res.mask.sum())
+  rows = (tmp_path / "o" / "rows.csv").read_text().splitlines()
+  assert rows[0] == "row,flagged_entries,score" and rows[1].startswith("1,")
+  assert len(rows) == 13 and rows[-1].startswith("12,")
+  np.testing.assert_array_equal(np.load(tmp_path / "o" / "S_sparse.npy"), res.S_sparse)
+
+
+def test_summary_figure_images():
+  import matplotlib.pyplot as plt
+  X, res = _result(n=20, d=16)
+  fig = summary_figure(X, res, images=True)
+  assert len(fig.axes) == 3 + 4 * 3  # top row + 4 rows × (X, L, mask)
+  plt.close(fig)
+  fig = summary_figure(X, res)
+  assert len(fig.axes) == 6
+  plt.close(fig)
+  X, res = _result(n=20, d=15)
+  with pytest.raises(ValueError, match="square number"):
+    summary_figure(X, res, images=True)
 
 
 def _cli(args):
@@ -156,8 +411,7 @@ def test_cli_end_to_end_and_bad_inputs(tmp_path):
   proc = _cli([f"--input={tmp_path / 'x.csv'}", f"--output={out}", "--steps=250", "--quiet"])
   assert proc.returncode == 0, proc.stderr[-3000:]
   names = sorted(os.listdir(out))
-  assert names == ["L.npy", "S.npy", "mask.npy", "sample_scores.npy", "summary.json",
-                   "summary.png"]
+  assert names == sorted(DM.OUTPUT_FILES)
   Lh, S = np.load(out / "L.npy"), np.load(out / "S.npy")
   np.testing.assert_allclose(Lh + S, X, atol=1e-9)  # un-standardised: X's units
   assert np.load(out / "mask.npy").dtype == bool
@@ -174,6 +428,7 @@ def test_cli_end_to_end_and_bad_inputs(tmp_path):
     assert proc.returncode == 2, (args, proc.stderr[-2000:])
     assert match in proc.stderr, (match, proc.stderr[-2000:])
     assert not target.exists()
+    assert not [n for n in os.listdir(tmp_path) if n.startswith(".")]
 
 
 def test_save_outputs_atomic(tmp_path):

@@ -1,0 +1,286 @@
+"""A user's matrix in, a result directory out: reading ``.npy``/delimited text and writing a whole
+result set all-or-nothing.
+
+Reading (:func:`read_matrix`): ``.npy``, or text (``.csv``/``.tsv``/``.txt``) whose delimiter —
+comma, semicolon, tab or whitespace (numpy's ``savetxt`` default) — is detected from the lines
+themselves unless given. A UTF-8 byte-order mark and one trailing delimiter per line are stripped.
+The first line is skipped as a header only if none of its cells is a number (``skip_header=None``,
+the default; a first line mixing numbers and text is an error, not silently dropped);
+``skip_header=False`` never skips it, ``skip_header=True`` always does — and warns when the line
+it drops is numeric, because then it is probably a data row. Line numbers in messages are
+the file's own (1-based).
+
+Writing (:class:`StagedOutput`): the target directory is checked (not a file, empty unless
+``overwrite``, its parent writable) *before* any work by creating a staging directory beside it;
+all files go into the staging directory, which is renamed into place at the end. A failure at any
+point leaves the target as it was: a result set is all or nothing, and never mixed with an older
+one. Files are created with the user's umask (0644 by default), not mkstemp's 0600.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import warnings
+from typing import Any
+
+import numpy as np
+
+DELIMITERS = {",": ",", ";": ";", "tab": "\t", "\t": "\t", "whitespace": None, " ": None}
+_DETECT_ORDER = ("\t", ";", ",", None)  # None: any run of whitespace
+_DELIM_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", None: "whitespace"}
+_SNIFF_LINES = 50
+
+
+def _is_float(s: str) -> bool:
+  try:
+    float(s)
+  except ValueError:
+    return False
+  return True
+
+
+def _split(line: str, delim: str | None) -> list[str]:
+  """Cells of one stripped line; one trailing delimiter (``1,2,3,``) is dropped."""
+  if delim is None:
+    return line.split()
+  if line.endswith(delim):
+    line = line[:-len(delim)]
+  return [c.strip() for c in line.split(delim)]
+
+
+def _numeric(cells: list[str]) -> bool:
+  return bool(cells) and all(_is_float(c) for c in cells)
+
+
+def _detect_delimiter(lines: list[str]) -> str | None:
+  """The delimiter of ``_DETECT_ORDER`` that gives the sampled lines the most numeric cells, then
+  the same number of cells on every line, then the most cells (earlier in the order on ties)."""
+  def score(delim):
+    split = [_split(s, delim) for s in lines]
+    numeric = sum(_is_float(c) for cells in split for c in cells)
+    return numeric, len({len(c) for c in split}) == 1, len(split[0])
+  scores = [score(d) for d in _DETECT_ORDER]
+  best = max(range(len(scores)), key=lambda k: (scores[k], -k))
+  if scores[best][0] == 0:
+    raise ValueError("cannot detect the delimiter (tried comma, semicolon, tab and whitespace: "
+                     "none splits the lines into numbers); pass --delimiter (in Python: "
+                     "delimiter=',')")
+  return _DETECT_ORDER[best]
+
+
+def file_fingerprint(path: str) -> dict[str, Any]:
+  """{"path" (absolute), "size_bytes", "sha256"} of a file, to record where a result came from."""
+  h = hashlib.sha256()
+  with open(path, "rb") as f:
+    for block in iter(lambda: f.read(1 << 20), b""):
+      h.update(block)
+  return {"path": os.path.abspath(path), "size_bytes": os.path.getsize(path),
+          "sha256": h.hexdigest()}
+
+
+def _check_path(path: str) -> None:
+  if os.path.isdir(path):
+    raise ValueError(f"input {path!r} is a directory, not a data file (.npy, .csv, .tsv, .txt)")
+  if not os.path.exists(path):
+    raise ValueError(f"input file {path!r} does not exist")
+  if not os.access(path, os.R_OK):
+    raise ValueError(f"input file {path!r} is not readable (permission denied)")
+  if os.path.getsize(path) == 0:
+    raise ValueError(f"input file {path!r} is empty (0 bytes)")
+
+
+def read_matrix(path: str, *, skip_header: bool | None = None,
+                delimiter: str | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+  """Reads a ``.npy`` array or a delimited text file of numbers (module docstring).
+
+  Args:
+    path: ``.npy``, ``.csv``, ``.tsv`` or ``.txt``.
+    skip_header: None: skip the first line only if none of its cells is a number; False: never
+      (a non-numeric first line is an error); True: always (with a warning if it is numeric).
+    delimiter: ``","``, ``";"``, ``"tab"``/``"\\t"``, ``"whitespace"``/``" "``, or None to detect.
+
+  Returns:
+    (X, info): X as read (text: float64), info = {"format", and for text "delimiter",
+    "header" (the skipped line or None), "bom"}.
+
+  Raises:
+    ValueError: a directory, missing/empty/unreadable file, unknown extension, a non-numeric
+      cell (named by its 1-based line and column), ragged rows, no data rows.
+  """
+  path = os.fspath(path)
+  _check_path(path)
+  ext = path.rsplit(".", 1)[-1].lower() if "." in os.path.basename(path) else ""
+  if ext == "npy":
+    try:
+      X = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+      raise ValueError(f"cannot read {path!r} as a .npy array: {e}") from e
+    if not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
+      raise ValueError(f"{path!r} holds non-numeric data (dtype {X.dtype})")
+    if X.size == 0:
+      raise ValueError(f"{path!r} holds an empty array (shape {X.shape})")
+    return X, {"format": "npy"}
+  if ext not in ("csv", "txt", "tsv"):
+    raise ValueError(f"input must be .npy, .csv, .tsv or .txt, got {path!r}")
+  if delimiter is not None:
+    if delimiter not in DELIMITERS:
+      raise ValueError(f"delimiter must be one of {sorted(DELIMITERS)}, got {delimiter!r}")
+    delim = DELIMITERS[delimiter]
+  try:
+    with open(path, "rb") as f:
+      raw = f.read()
+    text = raw.decode("utf-8-sig")
+  except UnicodeDecodeError as e:
+    raise ValueError(f"{path!r} is not UTF-8 text: {e}") from None
+  bom = raw.startswith(b"\xef\xbb\xbf")
+  lines = [(i, s.strip()) for i, s in enumerate(text.splitlines(), start=1)]
+  lines = [(i, s) for i, s in lines if s]
+  if not lines:
+    raise ValueError(f"{path!r} holds no data rows")
+  if delimiter is None:
+    body = [s for _, s in lines[1:_SNIFF_LINES + 1]] or [lines[0][1]]
+    delim = _detect_delimiter(body)
+  first_no, first = lines[0]
+  first_cells = _split(first, delim)
+  first_numeric = _numeric(first_cells)
+  header = None
+  if skip_header is None and not any(_is_float(c) for c in first_cells):
+    header = first  # column names; a line mixing numbers and text is reported below
+  elif skip_header:
+    header = first
+    if first_numeric:
+      warnings.warn(f"{path}: --skip_header dropped line {first_no} although it is numeric "
+                    f"({first[:60]!r}): if the file has no header, that was a data row; run "
+                    "without --skip_header (a non-numeric first line is skipped by itself)",
+                    stacklevel=2)
+  elif skip_header is False and not first_numeric:
+    pass  # reported as a non-numeric value below
+  if header is not None:
+    lines = lines[1:]
+  rows = []
+  for lineno, line in lines:
+    cells = _split(line, delim)
+    try:
+      rows.append([float(c) for c in cells])
+    except ValueError:
+      col, bad = next((k, c) for k, c in enumerate(cells, start=1) if not _is_float(c))
+      raise ValueError(f"{path}: line {lineno}, column {col} has a non-numeric value {bad!r} "
+                       f"(delimiter: {_DELIM_NAMES[delim]}"
+                       f"{'' if delimiter else ', detected: pass --delimiter if wrong'})") from None
+  if not rows:
+    raise ValueError(f"{path!r} holds no data rows" + (" (only a header)" if header else ""))
+  widths = {len(r) for r in rows}
+  if len(widths) > 1:
+    counts = [len(r) for r in rows]
+    k = next(k for k, c in enumerate(counts) if c != counts[0])
+    raise ValueError(f"{path}: rows have different numbers of columns {sorted(widths)} (line "
+                     f"{lines[0][0]} has {counts[0]}, line {lines[k][0]} has {counts[k]})")
+  return np.asarray(rows, np.float64), {"format": "text", "delimiter": _DELIM_NAMES[delim],
+                                        "header": header, "bom": bom}
+
+
+def load_matrix(path: str, *, skip_header: bool | None = None,
+                delimiter: str | None = None) -> np.ndarray:
+  """:func:`read_matrix` without the reading info."""
+  return read_matrix(path, skip_header=skip_header, delimiter=delimiter)[0]
+
+
+def _umask() -> int:
+  mask = os.umask(0)
+  os.umask(mask)
+  return mask
+
+
+class StagedOutput:
+  """A result directory written all-or-nothing (module docstring).
+
+  ``StagedOutput(target)`` checks the target and creates the staging directory at once (so an
+  unwritable target fails before any work); write files under :attr:`path`, then :meth:`commit`.
+  As a context manager it commits on success and discards the staging directory on error.
+
+  Raises:
+    ValueError: the target is a file, is a non-empty directory and ``overwrite`` is False, or its
+      parent cannot be written.
+  """
+
+  def __init__(self, target: str, *, overwrite: bool = False):
+    self.target = os.path.abspath(os.fspath(target))
+    self.overwrite = overwrite
+    self._check_target()
+    parent = os.path.dirname(self.target)
+    try:
+      os.makedirs(parent, exist_ok=True)
+      self.path = tempfile.mkdtemp(dir=parent, prefix=f".tmp-{os.path.basename(self.target)}-")
+      probe = os.path.join(self.path, ".probe")
+      with open(probe, "wb") as f:
+        f.write(b"x")
+      os.remove(probe)
+    except OSError as e:
+      raise ValueError(f"cannot write the output directory {target!r}: {e.strerror or e}") from e
+    os.chmod(self.path, 0o777 & ~_umask())
+    self.done = False
+
+  def _check_target(self) -> None:
+    t = self.target
+    if os.path.exists(t) and not os.path.isdir(t):
+      raise ValueError(f"--output {t!r} exists and is not a directory")
+    if os.path.isdir(t) and os.listdir(t) and not self.overwrite:
+      names = sorted(os.listdir(t))
+      shown = ", ".join(names[:5]) + (", …" if len(names) > 5 else "")
+      raise ValueError(f"--output {t!r} is not empty ({shown}); pass --overwrite (in Python: "
+                       "overwrite=True) to replace it, or choose another directory")
+
+  def file(self, name: str) -> str:
+    return os.path.join(self.path, name)
+
+  def write_bytes(self, name: str, data: bytes) -> str:
+    path = self.file(name)
+    with open(path, "wb") as f:
+      f.write(data)
+      f.flush()
+      os.fsync(f.fileno())
+    return path
+
+  def commit(self) -> str:
+    """Renames the staging directory into place (replacing the target's old contents if
+    ``overwrite``); returns the target path."""
+    self._check_target()
+    t, old = self.target, None
+    if os.path.isdir(t) and os.listdir(t):
+      old = tempfile.mkdtemp(dir=os.path.dirname(t), prefix=f".old-{os.path.basename(t)}-")
+      os.replace(t, os.path.join(old, "d"))
+    try:
+      os.replace(self.path, t)  # onto a missing or an empty directory: atomic on POSIX
+    except BaseException:
+      if old is not None:
+        os.replace(os.path.join(old, "d"), t)
+        os.rmdir(old)
+      raise
+    self.done = True
+    if old is not None:
+      shutil.rmtree(old, ignore_errors=True)
+    try:
+      fd = os.open(os.path.dirname(t), os.O_RDONLY)
+      try:
+        os.fsync(fd)
+      finally:
+        os.close(fd)
+    except OSError:
+      pass
+    return t
+
+  def discard(self) -> None:
+    if not self.done:
+      shutil.rmtree(self.path, ignore_errors=True)
+
+  def __enter__(self) -> StagedOutput:
+    return self
+
+  def __exit__(self, exc_type, exc, tb) -> None:
+    if exc_type is None:
+      self.commit()
+    else:
+      self.discard()
