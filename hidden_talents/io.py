@@ -1,20 +1,25 @@
 """Run directories and atomic writes.
 
-A run writes one directory: ``config.json``, ``results.npz``, ``summary.json``, figures (PNG) and
-checkpoints. Every file is written to a temporary name in the same directory and renamed into
-place, so an interrupted run never leaves a file that looks complete.
+A run writes one directory: ``config.json`` (:func:`start_run`, on entry), ``results.npz``,
+``summary.json``, figures (PNG), checkpoints and cached intermediate results (:func:`cached_npz`:
+``<name>.npz`` keyed by :func:`config_hash` of the config fields that made it, recomputed when
+they change). Every file is written to a temporary name in the same directory and renamed into
+place, so an interrupted run never leaves a file that looks complete; files are mode 0644.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io as _io
 import json
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+
+FILE_MODE = 0o644  # what open() would give under the usual umask; mkstemp alone gives 0600
 
 
 def ensure_dir(path: str) -> str:
@@ -29,6 +34,7 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
   ensure_dir(directory)
   fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
   try:
+    os.fchmod(fd, FILE_MODE)
     with os.fdopen(fd, "wb") as f:
       f.write(data)
       f.flush()
@@ -89,3 +95,36 @@ def atomic_savefig(fig: Any, path: str, **kwargs: Any) -> None:
   buf = _io.BytesIO()
   fig.savefig(buf, format="png", **kwargs)
   atomic_write_bytes(path, buf.getvalue())
+
+
+def start_run(workdir: str, config: Any) -> str:
+  """Creates the run directory and writes ``config.json`` (the config that made the run)."""
+  ensure_dir(workdir)
+  atomic_write_json(os.path.join(workdir, "config.json"), config)
+  return workdir
+
+
+def config_hash(config: Any, fields: Sequence[str] | None = None) -> str:
+  """A 16-hex-digit hash of the config, or of only ``fields`` (what a cached result depends on;
+  a field the config lacks hashes as null)."""
+  d = to_jsonable(config)
+  if fields is not None:
+    d = {f: d.get(f) for f in fields}
+  return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def cached_npz(workdir: str, name: str, key: str,
+               compute: Callable[[], Mapping[str, Any]]) -> dict[str, np.ndarray]:
+  """``<workdir>/<name>.npz`` if it was written under the same ``key``, else ``compute()``, saved.
+
+  ``key`` is usually :func:`config_hash` of the fields the result depends on; it is stored in the
+  file as ``config_hash`` and not returned.
+  """
+  path = os.path.join(workdir, f"{name}.npz")
+  if os.path.exists(path):
+    d = load_npz(path)
+    if str(d.pop("config_hash", "")) == key:
+      return d
+  out = dict(compute())
+  atomic_write_npz(path, dict(out, config_hash=np.asarray(key)))
+  return out

@@ -1,4 +1,4 @@
-"""Recovering L and S from a partially affine VAE (Sec. 3, Theorem 4), and linear RPCA metrics.
+"""Recovering L and S from a partially affine VAE (Sec. 3, Theorem 4), and subspace metrics.
 
 Theorem 4: with an affine decoder mean μx = W z + b and a free diagonal Σx, a global minimum has
 span[Ŵ] = span[U] and supp_α(diag Σ̂x(μ̂z(xᵢ))) = supp[sᵢ] (eq. 12). With Eᵢ the identity columns
@@ -7,32 +7,17 @@ on that support, xᵢ = [Ŵ Eᵢ][Ŵ Eᵢ]† xᵢ (eq. 13), and the Ŵ part of 
 Ŵ restricted to the rows outside the support, which is what :func:`eq13_recover` computes.
 
 Everything here is a pure function of ONE sample or ONE pair of matrices (vmap for batches).
-Samples are rows; W is (d, κ).
+Samples are rows; W is (d, κ). The column rule and the support precision/recall live in
+``metrics`` (``nonzero_mask``, ``support_scores``).
 """
 
 from __future__ import annotations
-
-from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from hidden_talents import metrics
-
 RANK_RTOL = 1e-3  # a singular value below RANK_RTOL · σ_max counts as zero (numerical rank)
-
-
-class SupportScores(NamedTuple):
-  precision: jax.Array  # |detected ∩ true| / |detected| (1 when nothing is detected)
-  recall: jax.Array  # |detected ∩ true| / |true| (1 when there is nothing to detect)
-
-
-def active_columns(W: ArrayLike, *, threshold: float = metrics.COLUMN_THRESHOLD) -> jax.Array:
-  """Boolean (κ,) mask of the columns of W that count as nonzero (Sec. 5.2's rule, as
-  ``metrics.nonzero_columns``: norm ≥ threshold · max column norm, and > 0)."""
-  norms = metrics.column_norms(W)
-  return (norms >= threshold * jnp.max(norms)) & (norms > 0)
 
 
 def eq13_recover(x: ArrayLike, W: ArrayLike, b: ArrayLike, inlier: ArrayLike, *,
@@ -46,7 +31,7 @@ def eq13_recover(x: ArrayLike, W: ArrayLike, b: ArrayLike, inlier: ArrayLike, *,
 
   Args:
     x: (d,) corrupted sample.
-    W: (d, κ) decoder weights (zero the pruned columns first, see :func:`active_columns`).
+    W: (d, κ) decoder weights (zero the pruned columns first, see ``metrics.nonzero_mask``).
     b: (d,) decoder offset.
     inlier: (d,) bool, True outside the detected support supp_α(diag Σ̂x).
     rtol: relative cut-off of the pseudo-inverse's singular values.
@@ -82,14 +67,3 @@ def subspace_sine(A: ArrayLike, B: ArrayLike, *, rtol: float = RANK_RTOL) -> jax
   QB, _ = orthonormal_basis(B, rtol=rtol)
   R = QA - QB @ (QB.T @ QA)
   return jnp.clip(jnp.linalg.norm(R, ord=2), 0.0, 1.0)
-
-
-def support_scores(detected: ArrayLike, true: ArrayLike) -> SupportScores:
-  """Precision and recall of a detected outlier support against supp(S) (any equal shapes)."""
-  d = jnp.asarray(detected, bool)
-  t = jnp.asarray(true, bool)
-  hits = jnp.sum(d & t)
-  n_d, n_t = jnp.sum(d), jnp.sum(t)
-  precision = jnp.where(n_d > 0, hits / jnp.maximum(n_d, 1), 1.0)
-  recall = jnp.where(n_t > 0, hits / jnp.maximum(n_t, 1), 1.0)
-  return SupportScores(precision, recall)
