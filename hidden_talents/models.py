@@ -4,7 +4,7 @@ Mean networks x(d)-E1-…-μz(κ) and z(κ)-D1-…-μx(d), ReLU hidden layers. T
 covariance Σz comes from a second linear head on the last shared encoder layer followed by an
 exponential (Sec. 5.1, "sharing just the first two mean network layers"): the head outputs
 log σz², and Σz = diag(exp(log σz²)). The decoder covariance is never a network: it is optimised
-out per entry in the loss (``objectives.xi_alpha``).
+out per entry in the loss (``objectives.decoder_variance_cost``, ξα of eq. 69).
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from hidden_talents.objectives import (
     ae_cost,
     affine_cost,
     affine_neg2_elbo,
+    decoder_variance_cost,
     gaussian_kl,
     neg2_elbo_mc,
     optimal_encoder,
@@ -94,16 +95,23 @@ def test_optimal_encoder_is_stationary(diagonal):
                              rtol=1e-10)
 
 
-# 5. ξα is the minimum over s ≥ α, continuous at u = α
-def test_xi_alpha_matches_brute_force_and_is_continuous():
+# 5. ξα (eq. 69) is the minimiser over s ≥ α, and the cost is the minimum, continuous at u = α
+def test_xi_alpha_is_the_brute_force_argmin_and_the_cost_its_minimum():
   alpha = 0.2
   s = np.linspace(alpha, 50, 400001)
   for u in [0.0, 0.05, 0.2, 0.7, 3.0, 20.0]:
-    np.testing.assert_allclose(float(xi_alpha(u, alpha)), np.min(u / s + np.log(s)), atol=1e-6)
-  left = float(xi_alpha(alpha - 1e-9, alpha))
-  right = float(xi_alpha(alpha + 1e-9, alpha))
+    values = u / s + np.log(s)
+    np.testing.assert_allclose(float(decoder_variance_cost(u, alpha)), np.min(values), atol=1e-6)
+    np.testing.assert_allclose(float(xi_alpha(u, alpha)), s[np.argmin(values)], atol=2e-4)
+    # ξα = [u − α]₊ + α (eq. 69)
+    np.testing.assert_allclose(float(xi_alpha(u, alpha)), max(u - alpha, 0.0) + alpha)
+    # eq. 70: the cost is log ξα plus a term in [0, 1].
+    rest = float(decoder_variance_cost(u, alpha)) - np.log(float(xi_alpha(u, alpha)))
+    assert 0.0 <= rest <= 1.0 + 1e-12
+  left = float(decoder_variance_cost(alpha - 1e-9, alpha))
+  right = float(decoder_variance_cost(alpha + 1e-9, alpha))
   assert abs(left - right) < 1e-7
-  g = jax.grad(lambda u: xi_alpha(u, alpha))
+  g = jax.grad(lambda u: decoder_variance_cost(u, alpha))
   np.testing.assert_allclose([float(g(alpha - 1e-6)), float(g(alpha + 1e-6))], 1 / alpha, rtol=1e-4)
 
 
@@ -164,21 +172,22 @@ def test_jit_and_vmap_over_parameter_sets_equal_loop():
   Ws = jnp.stack([W, 2 * W, W[:, ::-1]])
   lams = jnp.array([0.3, 1.0, 2.0])
   for diagonal in (False, True):
-    f = lambda W_, l_: affine_cost(X, W_, b, l_, diagonal_sigma_z=diagonal)
+    f = lambda W_, l_, diagonal=diagonal: affine_cost(X, W_, b, l_, diagonal_sigma_z=diagonal)
     batched = jax.jit(jax.vmap(f))(Ws, lams)
-    looped = [float(f(w, l_)) for w, l_ in zip(Ws, lams)]
+    looped = [float(f(w, l_)) for w, l_ in zip(Ws, lams, strict=False)]
     np.testing.assert_allclose(batched, looped, rtol=1e-10)
     mu = jax.jit(jax.vmap(lambda W_, l_: optimal_encoder(X, W_, b, l_).mu_z))(Ws, lams)
     np.testing.assert_allclose(mu[1], optimal_encoder(X, Ws[1], b, lams[1]).mu_z, rtol=1e-8)
   mus = jax.vmap(lambda W_: optimal_encoder(X, W_, b, lam).mu_z)(Ws)
   ae = jax.jit(jax.vmap(lambda W_, m: ae_cost(X, W_, m, alpha=0.01)))(Ws, mus)
-  np.testing.assert_allclose(ae, [float(ae_cost(X, w, m, alpha=0.01)) for w, m in zip(Ws, mus)],
-                             rtol=1e-10)
+  np.testing.assert_allclose(
+      ae, [float(ae_cost(X, w, m, alpha=0.01)) for w, m in zip(Ws, mus, strict=True)], rtol=1e-10)
   pa = jax.vmap(lambda W_, m: partially_affine_cost(jax.random.PRNGKey(0), X, W_, m,
                                                     jnp.ones(3), alpha=0.01)[0])(Ws, mus)
   np.testing.assert_allclose(
       pa, [float(partially_affine_cost(jax.random.PRNGKey(0), X, w, m, jnp.ones(3),
-                                       alpha=0.01)[0]) for w, m in zip(Ws, mus)], rtol=1e-10)
+                                       alpha=0.01)[0]) for w, m in zip(Ws, mus, strict=True)],
+      rtol=1e-10)
   kl = jax.jit(jax.vmap(gaussian_kl))(mus[0], jnp.ones_like(mus[0]))
   np.testing.assert_allclose(kl[3], gaussian_kl(mus[0][3], jnp.ones(3)), rtol=1e-12)
 

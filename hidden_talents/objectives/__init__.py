@@ -6,13 +6,13 @@ from hidden_talents.objectives.affine import (
     affine_neg2_elbo,
     optimal_encoder,
 )
-from hidden_talents.objectives.gaussian import gaussian_kl, optimal_decoder_variance, xi_alpha
+from hidden_talents.objectives.gaussian import decoder_variance_cost, gaussian_kl, xi_alpha
 from hidden_talents.objectives.partially_affine import ae_cost, partially_affine_cost
 from hidden_talents.objectives.unified import LossCoefficients, model_coefficients, unified_cost
 from hidden_talents.objectives.vae import neg2_elbo_mc
 
 __all__ = [
     "LossCoefficients", "OptimalEncoder", "ae_cost", "affine_cost", "affine_neg2_elbo",
-    "gaussian_kl", "model_coefficients", "neg2_elbo_mc", "optimal_decoder_variance",
+    "decoder_variance_cost", "gaussian_kl", "model_coefficients", "neg2_elbo_mc",
     "optimal_encoder", "partially_affine_cost", "unified_cost", "xi_alpha",
 ]

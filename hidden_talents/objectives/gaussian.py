@@ -2,7 +2,8 @@
 
 References:
   Dai, Wang, Aston, Hua, Wipf. "Hidden Talents of the Variational Autoencoder".
-  Eq. 3 (2·KL), eqs. 68–70 and 86–87 (decoder variance optimised out).
+  Eq. 3 (2·KL), eqs. 68–70 and 86–87 (decoder variance optimised out: ξα of eq. 69 is the
+  optimal variance, :func:`decoder_variance_cost` the minimum value log ξα + u/ξα).
 """
 
 from __future__ import annotations
@@ -38,18 +39,23 @@ def gaussian_kl(mu_z: ArrayLike, sigma_z: ArrayLike) -> jax.Array:
       f"sigma_z must be the diagonal ({k},) or the full matrix ({k}, {k}); got {sigma_z.shape}")
 
 
-def optimal_decoder_variance(u: ArrayLike, alpha: ArrayLike) -> jax.Array:
-  """argmin_{s ≥ α} u/s + log s = max(u, α) = [u − α]₊ + α (eq. 69), elementwise."""
+def xi_alpha(u: ArrayLike, alpha: ArrayLike) -> jax.Array:
+  """ξα(u) = [u − α]₊ + α = max(u, α) (eq. 69), elementwise: the optimal decoder variance.
+
+  ξα(u) = argmin_{s ≥ α} u/s + log s (eq. 68), i.e. Σx,ⱼ optimised out for a squared residual
+  u = (xⱼ − μx,ⱼ)² with the floor α.
+  """
   return jnp.maximum(jnp.asarray(u), alpha)
 
 
-def xi_alpha(u: ArrayLike, alpha: ArrayLike) -> jax.Array:
-  """min_{s ≥ α} u/s + log s, elementwise: the decoder variance optimised out (eqs. 68–70, 87).
+def decoder_variance_cost(u: ArrayLike, alpha: ArrayLike) -> jax.Array:
+  """min_{s ≥ α} u/s + log s = log ξα(u) + u/ξα(u), elementwise (eqs. 68–70, 87).
 
-  Equals ``1 + log u`` for u ≥ α and ``u/α + log α`` for u < α: continuous, with a continuous
-  derivative (1/max(u, α)), so it is safe to train through. ``u`` is a squared residual
-  (x − μx)²; summed over entries this is the data term of eq. 87 (the constant 1 per entry of the
-  u ≥ α branch is kept, so the value is exactly the minimum, not "up to a constant").
+  The decoder variance optimised out: equals ``1 + log u`` for u ≥ α and ``u/α + log α`` for
+  u < α, so it is log ξα(u) (eq. 70) with the O(1) term kept exactly (the constant 1 per entry
+  of the u ≥ α branch). Continuous, with a continuous derivative (1/ξα(u)), so it is safe to
+  train through. ``u`` is a squared residual (x − μx)²; summed over entries this is the data
+  term Σⱼ log ξα((xⱼ − μx,ⱼ)²) of eq. 87 (exactly the minimum, not "up to a constant").
 
   Args:
     u: non-negative squared residuals, any shape.
@@ -59,5 +65,5 @@ def xi_alpha(u: ArrayLike, alpha: ArrayLike) -> jax.Array:
     An array of the shape of ``u``.
   """
   u = jnp.asarray(u)
-  s = optimal_decoder_variance(u, alpha)
+  s = xi_alpha(u, alpha)
   return u / s + jnp.log(s)

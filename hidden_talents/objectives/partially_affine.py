@@ -14,7 +14,7 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from hidden_talents.objectives import _checks
-from hidden_talents.objectives.gaussian import xi_alpha
+from hidden_talents.objectives.gaussian import decoder_variance_cost
 from hidden_talents.objectives.vae import _sqrt_cov
 
 
@@ -54,7 +54,7 @@ def partially_affine_cost(
 
   With ``sigma_x=None`` and ``alpha`` given, Σx is optimised out entry by entry inside the
   expectation, Σx,ⱼ = max((xⱼ − wⱼ·z)², α) (the infinite-capacity Σx limit, eqs. 68–71): the data
-  term becomes Σⱼ ξα((xⱼ − wⱼ·z)²).
+  term becomes Σⱼ log ξα((xⱼ − wⱼ·z)²) + O(1) (``decoder_variance_cost``, eq. 71).
 
   Args:
     key: PRNG key for ε.
@@ -92,7 +92,7 @@ def partially_affine_cost(
     def data(zt):
       r2 = (x - W @ zt) ** 2
       if sigma_x is None:
-        return jnp.sum(xi_alpha(r2, alpha))
+        return jnp.sum(decoder_variance_cost(r2, alpha))
       sx = sigma_x(zt)
       return jnp.sum(r2 / sx + jnp.log(sx))
 
@@ -103,11 +103,12 @@ def partially_affine_cost(
 
 
 def ae_cost(X: ArrayLike, W: ArrayLike, mu_z: ArrayLike, *, alpha: ArrayLike) -> jax.Array:
-  """Corollary 5 (eq. 87): Σz = 0 and Σx optimised out, Σᵢⱼ ξα((xᵢⱼ − wⱼ·μz⁽ⁱ⁾)²).
+  """Corollary 5 (eq. 87): Σz = 0 and Σx optimised out, Σᵢⱼ log ξα((xᵢⱼ − wⱼ·μz⁽ⁱ⁾)²) + O(1).
 
-  ξα(u) = 1 + log u for u ≥ α and u/α + log α below, so as α → 0,
+  Per entry the cost (``decoder_variance_cost``) is 1 + log u for u ≥ α and u/α + log α below
+  (ξα(u) = max(u, α), eq. 69), so as α → 0,
   (ae_cost − n·d·log α) / (−log α) → ‖X − μz Wᵀ‖₀ (eq. 15): the AE counts outliers.
   """
   X, W, mu_z = _check(X, W, mu_z)
   _checks.check_positive("alpha", alpha)
-  return jnp.sum(xi_alpha((X - mu_z @ W.T) ** 2, alpha))
+  return jnp.sum(decoder_variance_cost((X - mu_z @ W.T) ** 2, alpha))

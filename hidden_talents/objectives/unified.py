@@ -3,7 +3,7 @@
 One loss with per-cell coefficients makes the three models one vmappable program:
 
   z      = μz + noise · σz ⊙ ε                         (reparameterisation; noise ∈ {0, 1})
-  cost   = Σⱼ ξα((xⱼ − μx,ⱼ(z))²)                       (decoder variance optimised out, eq. 87)
+  cost   = Σⱼ log ξα((xⱼ − μx,ⱼ(z))²) + O(1)            (decoder variance optimised out, eq. 87)
          + kl · (tr Σz − log|Σz|) + c2 · ‖μz‖² + c1 · ‖μz‖₁
 
 * VAE:   noise = 1, kl = 1, c2 = 1, c1 = 0 — eq. 2 with 2·KL of eq. 3 and Σx optimised out (the
@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from hidden_talents.objectives.gaussian import xi_alpha
+from hidden_talents.objectives.gaussian import decoder_variance_cost
 
 LOGVAR_MIN = -30.0  # σz² ≥ e⁻³⁰ ≈ 1e-13: keeps log|Σz| finite, far below any α used.
 LOGVAR_MAX = 20.0
@@ -59,8 +59,8 @@ def reparameterize(mu_z: ArrayLike, logvar_z: ArrayLike, eps: ArrayLike,
 
 
 def data_term(x: ArrayLike, mu_x: ArrayLike, *, alpha: ArrayLike) -> jax.Array:
-  """Σⱼ ξα((xⱼ − μx,ⱼ)²) over the last axis (eq. 87)."""
-  return jnp.sum(xi_alpha((jnp.asarray(x) - jnp.asarray(mu_x)) ** 2, alpha), axis=-1)
+  """Σⱼ log ξα((xⱼ − μx,ⱼ)²) + O(1) over the last axis (eq. 87): ``decoder_variance_cost``."""
+  return jnp.sum(decoder_variance_cost((jnp.asarray(x) - jnp.asarray(mu_x)) ** 2, alpha), axis=-1)
 
 
 def unified_cost(

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.typing import ArrayLike
 
 from hidden_talents.objectives import _checks
 
-LOG_2PI = float(jnp.log(2.0 * jnp.pi))
+# log 2π rounded to float32: the value this constant has always had (it was computed by a jnp op at
+# import time, which started the backend before ``launch/`` could set XLA flags). Computed on the
+# host now; kept at float32 precision so every reported number stays bit-identical.
+LOG_2PI = float(np.float32(math.log(2.0 * math.pi)))
 
 
 def _sqrt_cov(sigma_z: jax.Array) -> tuple[Callable[[jax.Array], jax.Array], jax.Array, jax.Array]:
