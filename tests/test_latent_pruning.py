@@ -11,6 +11,7 @@ import pytest
 from hidden_talents import metrics, models, sweep, train
 from hidden_talents.experiments import latent_pruning as lp
 from hidden_talents.experiments import mnist_pruning as mp
+from hidden_talents.experiments import pruning
 from launch.configs.latent_pruning import get_config as synthetic_config
 from launch.configs.mnist_pruning import get_config as mnist_config
 
@@ -30,15 +31,15 @@ def test_nonzero_columns_of_hand_built_w():
   np.testing.assert_allclose(metrics.column_norms(W), norms, rtol=1e-5, atol=1e-6)
   # Nonzero: 4, 3, 0.21, 1, 2.5 → 5 (0.19 < 0.2 = 0.05 · 4 and the exact zeros are out).
   assert int(metrics.nonzero_columns(W)) == 5
-  assert int(lp.nonzero_from_norms(norms)) == 5
-  assert int(lp.nonzero_from_norms(norms, threshold=0.5)) == 3  # 4, 3, 2.5 ≥ 2
+  assert int(metrics.nonzero_from_norms(norms)) == 5
+  assert int(metrics.nonzero_from_norms(norms, threshold=0.5)) == 3  # 4, 3, 2.5 ≥ 2
   assert int(metrics.nonzero_columns(np.zeros((3, 4)))) == 0
-  assert int(lp.nonzero_from_norms(np.zeros(4))) == 0
+  assert int(metrics.nonzero_from_norms(np.zeros(4))) == 0
   # Stacked rows are counted independently, and agree with the matrix version row by row.
   rng = np.random.default_rng(1)
   Ws = rng.normal(size=(6, 7, 9)) * (rng.random((6, 1, 9)) < 0.6)
   expected = [int(metrics.nonzero_columns(w)) for w in Ws]
-  np.testing.assert_array_equal(lp.nonzero_from_norms(np.linalg.norm(Ws, axis=1)), expected)
+  np.testing.assert_array_equal(metrics.nonzero_from_norms(np.linalg.norm(Ws, axis=1)), expected)
   # A scaled matrix has the same count (the threshold is relative).
   assert int(metrics.nonzero_columns(1e-3 * W)) == 5
 
@@ -50,7 +51,7 @@ def test_sigma_z_fractions_of_hand_built_histogram():
   hist[np.argmin(np.abs(centers - (-4.05)))] = 6  # σ² ≈ 1e-4: near 0
   hist[np.argmin(np.abs(centers - 0.05))] = 3  # σ² ≈ 1.1: near 1
   hist[np.argmin(np.abs(centers - (-0.65)))] = 1  # σ² ≈ 0.22: neither
-  near0, near1 = lp.sigma_z_fractions(np.stack([hist, 2 * hist]), (lo, hi))
+  near0, near1 = metrics.sigma_z_fractions(np.stack([hist, 2 * hist]), (lo, hi))
   np.testing.assert_allclose(near0, [0.6, 0.6])
   np.testing.assert_allclose(near1, [0.3, 0.3])
 
@@ -85,9 +86,9 @@ def test_synthetic_tiny_run_vmapped_trials_and_resume(tmp_path):
   assert np.all((r["nonzero"] >= 1) & (r["nonzero"] <= c.latent_dim))
   np.testing.assert_allclose(r["table"], r["nonzero"].mean(axis=-1))
   np.testing.assert_array_equal(
-      r["nonzero"], lp.nonzero_from_norms(r["w1_col_norms"], threshold=c.threshold))
+      r["nonzero"], metrics.nonzero_from_norms(r["w1_col_norms"], threshold=c.threshold))
   # The vmapped trials equal the same cells trained one at a time, and differ from each other.
-  infos = lp.trial_infos(lp.model_list(c), c.true_dim, c.seed, T)
+  infos = pruning.trial_infos(pruning.model_list(c), c.true_dim, c.seed, T)
   looped = _looped_single_trials(lp.settings_for(c, 1, 2), infos, c.num_steps)
   vmapped = r["w1_col_norms"][:, 0, 0].reshape(2 * T, c.latent_dim)
   np.testing.assert_allclose(vmapped, looped, rtol=2e-4, atol=1e-5)
@@ -100,7 +101,14 @@ def test_synthetic_tiny_run_vmapped_trials_and_resume(tmp_path):
   assert on_disk["comparable_to_paper_table1"] is True
   assert on_disk["vae_abs_diff_from_paper"]["Ne=1"]["Nd=2"] == pytest.approx(expect)
   assert on_disk["failed_runs"] == 0
-  assert np.all((r["sigma_z_frac_near0"] >= 0) & (r["sigma_z_frac_near0"] <= 1))
+  # Every run's Σz histogram holds one count per sample and latent dim, and "near 0" is the
+  # share of the bins lying wholly below σ² = 0.1 (edges in log10 units every 0.1 from −8).
+  hist = r["sigma_z_hist"]
+  np.testing.assert_array_equal(hist.sum(-1), c.num_samples * c.latent_dim)
+  lo, hi = train.Settings.hist_range
+  upper_edges = np.linspace(lo, hi, hist.shape[-1] + 1)[1:]
+  below = hist[..., upper_edges <= -1.0 + 1e-9].sum(-1) / hist.sum(-1)
+  np.testing.assert_allclose(r["sigma_z_frac_near0"], below)
   # A re-run skips the finished program and reproduces the numbers.
   again = lp.run(c, wd)
   assert again["vae_table"] == summary["vae_table"]
@@ -157,7 +165,8 @@ def test_empty_hidden_widths_build_affine_encoder_and_decoder():
   s = lp.settings_for(c, 0, 0)
   assert s.encoder_widths == () and s.decoder_widths == ()
   fns = train.make_train(s)
-  cell = jax.tree.map(lambda a: a[0], sweep.make_cells(lp.trial_infos([("vae", 1.0)], 20, 0, 1)))
+  infos = pruning.trial_infos([("vae", 1.0)], 20, 0, 1)
+  cell = jax.tree.map(lambda a: a[0], sweep.make_cells(infos))
   params = fns.init(cell).params
   W1 = models.first_decoder_weights(params)
   assert W1.shape == (c.data_dim, c.latent_dim)

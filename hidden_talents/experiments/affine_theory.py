@@ -23,23 +23,20 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from hidden_talents import io, metrics, plotting
+from hidden_talents import checks, io, metrics, plotting
 from hidden_talents.objectives import affine_cost, neg2_elbo_mc
 
 
 def validate(config) -> None:
+  """Raises ``ValueError`` naming the first bad field; called before anything is written."""
   for name in ("num_samples", "data_dim", "rank", "latent_dim", "num_steps", "num_inits",
                "mc_samples"):
-    v = getattr(config, name)
-    if int(v) != v or v <= 0:
-      raise ValueError(f"{name} must be a positive integer, got {v!r}")
+    checks.positive_int(name, getattr(config, name))
   if not config.rank < config.latent_dim <= config.data_dim:
     raise ValueError(f"need rank < latent_dim ≤ data_dim (over-complete latent), got r="
                      f"{config.rank}, κ={config.latent_dim}, d={config.data_dim}")
   for name in ("lam", "learning_rate", "noise_std"):
-    v = float(getattr(config, name))
-    if not (np.isfinite(v) and v > 0):
-      raise ValueError(f"{name} must be finite and > 0, got {v!r}")
+    checks.positive_number(name, getattr(config, name))
 
 
 def make_data(config) -> np.ndarray:
@@ -111,8 +108,7 @@ def _subspace_sin(A: np.ndarray, B: np.ndarray) -> float:
 def run(config, workdir: str) -> dict:
   validate(config)
   t0 = time.time()
-  io.ensure_dir(workdir)
-  io.atomic_write_json(os.path.join(workdir, "config.json"), config)
+  io.start_run(workdir, config)
   X = make_data(config)
   n, d = X.shape
   r, kappa, lam = int(config.rank), int(config.latent_dim), float(config.lam)
@@ -123,8 +119,9 @@ def run(config, workdir: str) -> dict:
   for name, diagonal in (("diagonal", True), ("full", False)):
     p = jax.device_get(_train(config, jnp.asarray(X), diagonal))
     Ws, bs = np.asarray(p["W"]), np.asarray(p["b"])
-    cost = np.asarray(jax.vmap(lambda W, b: affine_cost(X, W, b, lam, diagonal_sigma_z=diagonal))(
-        Ws, bs))
+    cost = np.asarray(jax.vmap(
+        lambda W, b, diagonal=diagonal: affine_cost(X, W, b, lam, diagonal_sigma_z=diagonal))(
+            Ws, bs))
     cost_star = float(affine_cost(X, W_star, b_star, lam, diagonal_sigma_z=diagonal))
     nonzero = np.asarray([int(metrics.nonzero_columns(W)) for W in Ws])
     sines = []

@@ -3,9 +3,10 @@
 On n points of a ground-truth manifold (Sec. 5.1 generator), the VAE objective (eq. 88) is
 evaluated exactly at the trial solution of the proof (κ = 1, μz = aᵀx, quantising piecewise-linear
 decoder μx(z) = x⁽ʰ⁽ᶻ⁾⁾, λx = λz = α) for α → 0. It falls like n·(d − 1)·log α without bound,
-while the affine decoder's objective (Lemma 1) on the same data is bounded below by its probabilistic
-PCA minimum — and with its decoder variance pinned to α it even grows like 1/α. A Monte-Carlo
-estimate of −2·ELBO (eqs. 2, 4; ``neg2_elbo_mc``) at a few α checks the exact expectation.
+while the affine decoder's objective (Lemma 1) on the same data is bounded below by its
+probabilistic PCA minimum — and with its decoder variance pinned to α it even grows like 1/α. A
+Monte-Carlo estimate of −2·ELBO (eqs. 2, 4; ``neg2_elbo_mc``) at a few α checks the exact
+expectation.
 """
 
 from __future__ import annotations
@@ -17,22 +18,22 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hidden_talents import io
+from hidden_talents import checks, io
 from hidden_talents.data import manifold
 from hidden_talents.objectives import degeneracy, neg2_elbo_mc
 from hidden_talents.objectives.vae import LOG_2PI
 
 
 def validate(config) -> None:
+  """Raises ``ValueError`` naming the first bad field; called before anything is written."""
   for name in ("num_samples", "data_dim", "manifold_dim", "num_alphas", "mc_samples",
                "mc_replicates"):
-    v = getattr(config, name)
-    if int(v) != v or v <= 0:
-      raise ValueError(f"{name} must be a positive integer, got {v!r}")
+    checks.positive_int(name, getattr(config, name))
   if config.num_samples < 2 or config.data_dim < 2 or config.mc_replicates < 2:
     raise ValueError("need num_samples ≥ 2, data_dim ≥ 2 and mc_replicates ≥ 2")
-  lo, hi = float(config.log10_alpha_min), float(config.log10_alpha_max)
-  if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi <= 2):
+  lo = checks.finite_number("log10_alpha_min", config.log10_alpha_min)
+  hi = checks.number("log10_alpha_max", config.log10_alpha_max, hi=2.0)
+  if not lo < hi:
     raise ValueError(f"need log10_alpha_min < log10_alpha_max ≤ 2, got {lo}, {hi}")
   if not all(lo <= float(a) <= hi for a in config.mc_log10_alphas):
     raise ValueError(f"mc_log10_alphas must lie in [{lo}, {hi}], got {config.mc_log10_alphas}")
@@ -76,8 +77,7 @@ def mc_objective(key, X, a, alpha, num_samples, num_replicates):
 
 def run(config, workdir: str) -> dict:
   validate(config)
-  io.ensure_dir(workdir)
-  io.atomic_write_json(os.path.join(workdir, "config.json"), config.to_dict())
+  io.start_run(workdir, config)
   t0 = time.time()
   X, a = make_data(config)
   n, d = X.shape

@@ -5,7 +5,7 @@ init, no corruption; ``hidden_talents.data.manifold`` with κ = κ_max = 20, ν 
 x(400)-E1(200)…E_Ne(200)-μz(30)-D1(200)…D_Nd(200)-μx(400) for every encoder depth Ne and
 decoder depth Nd, the VAE of Sec. 5.1 (diagonal Σz head, Σx optimised out per entry with floor
 α, weight decay C1) and, for comparison, the same network as a deterministic AE (Σz = 0, loss
-ξα data term + C2‖μz‖² + C1‖θ, φ‖²; C2 = 1 is exactly the VAE with Σz = 0).
+Σ log ξα data term of eq. 87 + C2‖μz‖² + C1‖θ, φ‖²; C2 = 1 is exactly the VAE with Σz = 0).
 
 Every (Ne, Nd) is one compiled program (shapes differ) in which the trials (seeds) of the VAE
 and of the AE are the vmapped cells of ``hidden_talents.sweep.run_sweep``; trial t of both
@@ -13,8 +13,9 @@ models uses the same data, initialisation and batch order (``sweep.cell_keys``).
 
 Measured per run: the column norms ‖w·j‖₂ of the first decoder layer W₁ (eq. 21) and the number
 of nonzero columns under the paper's threshold 0.05 · maxⱼ ‖w·j‖₂ (Table 1), the VAE's diag Σz
-(fraction of entries near 0 and near 1: Sec. 6 reads the manifold dimension off Σz too) and the
-NMSE (eq. 20) of the reconstruction.
+(fraction of entries near 0 and near 1, ``metrics.sigma_z_fractions``: Sec. 6 reads the
+manifold dimension off Σz too) and the NMSE (eq. 20) of the reconstruction. The trial machinery
+shared with ``mnist_pruning`` is in ``experiments.pruning``.
 
 ``run(config, workdir)`` writes ``config.json``, ``results.npz``, ``summary.json`` (tables, the
 absolute difference from the paper's Table 1 per cell), ``table1.md`` and ``fig2a_w1_norms.png``
@@ -23,7 +24,6 @@ into ``workdir``; finished (Ne, Nd) programs are skipped when re-run.
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from collections.abc import Sequence
@@ -36,7 +36,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from hidden_talents import io, metrics, sweep, train  # noqa: E402
+from hidden_talents import checks, io, metrics, train  # noqa: E402
+from hidden_talents.experiments import pruning  # noqa: E402
 
 # Table 1 of the paper: mean number of nonzero W₁ columns of the VAE (10 trials), rows Ne = 0…3,
 # columns Nd = 0…3; ground-truth dimension 20, dim μz = 30.
@@ -49,171 +50,19 @@ PAPER_TABLE1 = np.array([
 PAPER_TRUE_DIM = 20
 PAPER_LATENT_DIM = 30
 
-# diag Σz entries "near 0" (σ² < 0.1) and "near 1" (0.5 ≤ σ² ≤ 2), in log10 units.
-SIGMA_NEAR0_LOG10 = -1.0
-SIGMA_NEAR1_LOG10 = (math.log10(0.5), math.log10(2.0))
-
-
-# --------------------------------------------------------------------------------------------
-# Metrics shared with ``mnist_pruning``.
-
-
-def nonzero_from_norms(norms: np.ndarray, *,
-                       threshold: float = metrics.COLUMN_THRESHOLD) -> np.ndarray:
-  """Nonzero-column counts from column norms (last axis), Sec. 5.2's rule.
-
-  Column j counts when ‖w·j‖₂ ≥ threshold · maxⱼ ‖w·j‖₂ (and is > 0); this is
-  ``metrics.nonzero_columns`` applied to every row of a stack of norm vectors.
-
-  Args:
-    norms: (..., κ) column norms ‖w·j‖₂ of W₁ (``EvalMetrics.w1_col_norms``).
-    threshold: relative threshold (the paper's 0.05).
-
-  Returns:
-    (...,) int counts.
-  """
-  norms = np.asarray(norms, dtype=np.float64)
-  top = np.max(norms, axis=-1, keepdims=True)
-  return np.sum((norms >= threshold * top) & (norms > 0), axis=-1)
-
-
-def sigma_z_fractions(hist: np.ndarray, hist_range: tuple[float, float]) -> tuple[np.ndarray,
-                                                                                  np.ndarray]:
-  """Fractions of diag Σz entries near 0 (σ² < 0.1) and near 1 (0.5 ≤ σ² ≤ 2), Sec. 5.3 / 6.
-
-  Args:
-    hist: (..., bins) counts of log10 diag Σz over all samples and latent dims
-      (``EvalMetrics.sigma_z_hist``), bins evenly spread over ``hist_range``.
-    hist_range: (low, high) of the histogram in log10 units.
-
-  Returns:
-    (near0, near1), each of shape (...,); a bin counts by its centre.
-  """
-  hist = np.asarray(hist, dtype=np.float64)
-  edges = np.linspace(hist_range[0], hist_range[1], hist.shape[-1] + 1)
-  centers = 0.5 * (edges[:-1] + edges[1:])
-  total = np.maximum(np.sum(hist, axis=-1), 1.0)
-  near0 = np.sum(hist[..., centers < SIGMA_NEAR0_LOG10], axis=-1) / total
-  lo, hi = SIGMA_NEAR1_LOG10
-  near1 = np.sum(hist[..., (centers >= lo) & (centers <= hi)], axis=-1) / total
-  return near0, near1
-
-
-def trial_infos(models: Sequence[tuple[str, float]], kappa: int, seed: int,
-                num_trials: int) -> list[sweep.CellInfo]:
-  """Cells of one program: every (model, C2) × trial; trial t uses seed ``seed + t``."""
-  return [sweep.CellInfo(m, float(c2), int(kappa), 0.0, int(seed) + t)
-          for m, c2 in models for t in range(num_trials)]
-
-
-def run_trials(settings: train.Settings, models: Sequence[tuple[str, float]], *, kappa: int,
-               seed: int, num_trials: int, num_steps: int, workdir: str | None, tag: str,
-               checkpoint_every: int = 1, data=None,
-               progress: bool = True) -> dict[str, np.ndarray]:
-  """Trains ``num_trials`` seeds of every (model, C2) as one vmapped program (``run_sweep``).
-
-  Returns numpy arrays with leading axes (model, trial): ``w1_col_norms`` (…, latent),
-  ``nonzero`` (…), ``sigma_z_mean`` (…, latent), ``sigma_z_hist`` (…, bins), ``nmse``,
-  ``failed``, and ``train_seconds`` / ``wall_seconds`` scalars.
-  """
-  infos = trial_infos(models, kappa, seed, num_trials)
-  res = sweep.run_sweep(settings, sweep.make_cells(infos), num_steps=num_steps, workdir=workdir,
-                        tag=tag, checkpoint_every=checkpoint_every, data=data,
-                        progress=progress)
-  shape = (len(models), num_trials)
-  ev = res.eval
-
-  def r(a):
-    a = np.asarray(a)
-    return a.reshape(shape + a.shape[1:])
-
-  norms = r(ev.w1_col_norms)
-  return {"w1_col_norms": norms, "nonzero": nonzero_from_norms(norms),
-          "sigma_z_mean": r(ev.sigma_z_mean), "sigma_z_hist": r(ev.sigma_z_hist),
-          "nmse": r(ev.nmse), "failed": r(res.failed),
-          "train_seconds": np.float64(res.train_seconds),
-          "wall_seconds": np.float64(res.wall_seconds)}
-
-
-def masked_mean(values: np.ndarray, failed: np.ndarray, axis: int = -1) -> np.ndarray:
-  """Mean over ``axis`` of the non-failed entries (NaN where all failed)."""
-  v = np.where(failed, np.nan, np.asarray(values, dtype=np.float64))
-  with np.errstate(invalid="ignore"):
-    cnt = np.sum(~np.isnan(v), axis=axis)
-    return np.where(cnt > 0, np.nansum(v, axis=axis) / np.maximum(cnt, 1), np.nan)
-
-
-# --------------------------------------------------------------------------------------------
-# Config checks.
-
-
-def _int(name: str, v: Any, *, minimum: int = 1) -> int:
-  if isinstance(v, bool) or not isinstance(v, (int, np.integer, float)) or int(v) != v:
-    raise ValueError(f"{name} must be an integer, got {v!r}")
-  if int(v) < minimum:
-    raise ValueError(f"{name} must be ≥ {minimum}, got {v!r}")
-  return int(v)
-
-
-def _float(name: str, v: Any, *, positive: bool = False, nonneg: bool = False) -> float:
-  try:
-    f = float(v)
-  except (TypeError, ValueError) as e:
-    raise ValueError(f"{name} must be a number, got {v!r}") from e
-  if not math.isfinite(f):
-    raise ValueError(f"{name} must be finite, got {v!r}")
-  if positive and f <= 0:
-    raise ValueError(f"{name} must be > 0, got {v!r}")
-  if nonneg and f < 0:
-    raise ValueError(f"{name} must be ≥ 0, got {v!r}")
-  return f
-
-
-def validate_training(config) -> None:
-  """Checks the training fields shared by both pruning experiments."""
-  for name in ("num_trials", "batch_size", "num_steps", "chunk_steps",
-               "eval_batch_size", "checkpoint_every"):
-    _int(name, getattr(config, name))
-  for name in ("learning_rate", "alpha"):
-    _float(name, getattr(config, name), positive=True)
-  _float("weight_decay", config.weight_decay, nonneg=True)
-  _float("logvar_bias_init", config.logvar_bias_init)
-  _int("seed", config.seed, minimum=0)
-  if config.loss_reduction not in ("mean", "sum"):
-    raise ValueError(f"loss_reduction must be 'mean' or 'sum', got {config.loss_reduction!r}")
-  models = tuple(config.models)
-  if not models or any(m not in ("vae", "ae") for m in models) or len(set(models)) != len(models):
-    raise ValueError(f"models must be a non-empty subset of ('vae', 'ae'), got {models}")
-  if "ae" in models:
-    _float("ae_c2", config.ae_c2, nonneg=True)
-  t = _float("threshold", config.threshold)
-  if not 0 < t < 1:
-    raise ValueError(f"threshold must lie in (0, 1), got {t}")
-
-
-def model_list(config) -> list[tuple[str, float]]:
-  """(engine model name, C2) per entry of ``config.models``: the AE is AE-ℓ2 at ``ae_c2``."""
-  return [("vae", 1.0) if m == "vae" else ("ae_l2", float(config.ae_c2)) for m in config.models]
-
 
 def validate(config) -> None:
   """Raises ``ValueError`` naming the first bad field; called before anything is written."""
-  validate_training(config)
+  pruning.validate_training(config)
   for name in ("encoder_depths", "decoder_depths"):
-    depths = tuple(getattr(config, name))
-    if not depths:
-      raise ValueError(f"{name} must not be empty")
-    for d in depths:
-      _int(name, d, minimum=0)
-    if len(set(depths)) != len(depths):
-      raise ValueError(f"{name} has duplicates: {depths}")
+    for d in checks.distinct(name, checks.nonempty(name, getattr(config, name))):
+      checks.nonnegative_int(f"every entry of {name}", d)
   for name in ("hidden_width", "data_dim", "true_dim", "latent_dim", "num_samples"):
-    _int(name, getattr(config, name))
-  if config.batch_size > config.num_samples:
-    raise ValueError(f"batch_size ({config.batch_size}) exceeds num_samples ({config.num_samples})")
+    checks.positive_int(name, getattr(config, name))
+  checks.at_most("batch_size", config.batch_size, config.num_samples, "num_samples")
   for w in config.generator_widths:
-    _int("generator_widths", w)
-  if _int("fig2a_encoder_depth", config.fig2a_encoder_depth, minimum=0) not in tuple(
+    checks.positive_int("every generator width", w)
+  if checks.nonnegative_int("fig2a_encoder_depth", config.fig2a_encoder_depth) not in tuple(
       config.encoder_depths):
     raise ValueError(f"fig2a_encoder_depth ({config.fig2a_encoder_depth}) must be one of "
                      f"encoder_depths {tuple(config.encoder_depths)}")
@@ -291,11 +140,10 @@ def run(config, workdir: str) -> dict:
   """Runs the (Ne, Nd) grid described by ``config`` (``launch/configs/latent_pruning.py``)."""
   validate(config)
   t0 = time.time()
-  io.ensure_dir(workdir)
-  io.atomic_write_json(os.path.join(workdir, "config.json"), config)
+  io.start_run(workdir, config)
   nes = [int(v) for v in config.encoder_depths]
   nds = [int(v) for v in config.decoder_depths]
-  models = model_list(config)
+  models = pruning.model_list(config)
   names = list(config.models)
   T, K = int(config.num_trials), int(config.latent_dim)
   shape = (len(names), len(nes), len(nds), T)
@@ -309,7 +157,7 @@ def run(config, workdir: str) -> dict:
   seconds = np.zeros((len(nes), len(nds)))
   for a, ne in enumerate(nes):
     for b, nd in enumerate(nds):
-      out = run_trials(settings_for(config, ne, nd), models, kappa=int(config.true_dim),
+      out = pruning.run_trials(settings_for(config, ne, nd), models, kappa=int(config.true_dim),
                        seed=int(config.seed), num_trials=T, num_steps=int(config.num_steps),
                        workdir=workdir, tag=f"ne{ne}_nd{nd}",
                        checkpoint_every=int(config.checkpoint_every))
@@ -320,10 +168,10 @@ def run(config, workdir: str) -> dict:
       failed[:, a, b] = out["failed"]
       seconds[a, b] = out["wall_seconds"]
   thr = float(config.threshold)
-  nonzero = nonzero_from_norms(norms, threshold=thr).astype(np.float64)
+  nonzero = metrics.nonzero_from_norms(norms, threshold=thr).astype(np.float64)
   nonzero = np.where(np.isnan(norms[..., 0]), np.nan, nonzero)
-  table = masked_mean(nonzero, failed)  # (model, Ne, Nd)
-  near0, near1 = sigma_z_fractions(sig_hist, hist_range)
+  table = metrics.masked_mean(nonzero, failed)  # (model, Ne, Nd)
+  near0, near1 = metrics.sigma_z_fractions(sig_hist, hist_range)
   results: dict[str, Any] = {
       "models": np.asarray(names), "encoder_depths": np.asarray(nes),
       "decoder_depths": np.asarray(nds), "w1_col_norms": norms, "nonzero": nonzero,
@@ -363,8 +211,8 @@ def run(config, workdir: str) -> dict:
     finite = diff[np.isfinite(diff)]
     summary["vae_max_abs_diff_from_paper"] = float(np.max(finite)) if finite.size else None
     summary["vae_mean_abs_diff_from_paper"] = float(np.mean(finite)) if finite.size else None
-    fr0 = masked_mean(near0[i], failed[i])
-    fr1 = masked_mean(near1[i], failed[i])
+    fr0 = metrics.masked_mean(near0[i], failed[i])
+    fr1 = metrics.masked_mean(near1[i], failed[i])
     summary["vae_sigma_z_frac_near0"] = {f"Ne={ne},Nd={nd}": fr0[a, b]
                                          for a, ne in enumerate(nes) for b, nd in enumerate(nds)}
     summary["vae_sigma_z_frac_near1"] = {f"Ne={ne},Nd={nd}": fr1[a, b]
@@ -380,11 +228,13 @@ def run(config, workdir: str) -> dict:
     md.append("### |ours − paper| (VAE)\n")
     md.append(markdown_table(diff, "Ne", nes, "Nd", nds, fmt="{:.2f}"))
     md.append("")
-    md.append(f"### VAE: latent_dim × fraction of diag Σz entries < 0.1 (Σz estimate of the "
+    md.append(f"### VAE: latent_dim × fraction of diag Σz entries < {metrics.SIGMA_Z_NEAR_ZERO:g} "
+              f"(Σz estimate of the "
               f"manifold dimension; true {int(config.true_dim)})\n")
     md.append(markdown_table(dim_est, "Ne", nes, "Nd", nds))
     md.append("")
-    md.append("### VAE: fraction of diag Σz entries in [0.5, 2]\n")
+    lo, hi = metrics.SIGMA_Z_NEAR_ONE
+    md.append(f"### VAE: fraction of diag Σz entries in [{lo:g}, {hi:g}]\n")
     md.append(markdown_table(fr1, "Ne", nes, "Nd", nds, fmt="{:.3f}"))
     md.append("")
   summary["latent_dim"] = int(config.latent_dim)

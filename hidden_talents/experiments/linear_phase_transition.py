@@ -34,10 +34,7 @@ precision/recall of the detected support (PCP: |Ŝ| > √α) against supp(S).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
-import numbers
 import os
 import sys
 import time
@@ -47,7 +44,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hidden_talents import io, linear_recovery, rpca, sweep, train
+from hidden_talents import baselines, checks, io, linear_recovery, metrics, sweep, train
 from hidden_talents.data import manifold
 
 ALL_MODELS = ("vae", "ae", "pcp")
@@ -55,72 +52,41 @@ METRICS = ("nmse", "nmse_eq13", "nmse_decoder", "rank", "sin_angle", "precision"
            "precision_decoder", "recall_decoder")
 
 
-def _int(name: str, v: Any, lo: int = 1) -> int:
-  if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < lo:
-    raise ValueError(f"{name} must be an integer ≥ {lo}, got {v!r}")
-  return int(v)
-
-
-def _real(name: str, v: Any, *, lo: float = 0.0, lo_open: bool = True,
-          hi: float = math.inf, hi_open: bool = True) -> float:
-  if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
-    raise ValueError(f"{name} must be a finite number, got {v!r}")
-  if v < lo or (lo_open and v == lo) or v > hi or (hi_open and v == hi):
-    raise ValueError(f"{name} must lie in {'(' if lo_open else '['}{lo}, {hi}"
-                     f"{')' if hi_open else ']'}, got {v!r}")
-  return float(v)
-
-
 def validate(config) -> None:
   """Raises ``ValueError`` naming the first bad field; called before anything is written."""
-  models = tuple(config.models)
-  if not models or any(m not in ALL_MODELS for m in models) or len(set(models)) != len(models):
-    raise ValueError(f"models must be a non-empty subset of {ALL_MODELS}, got {models}")
+  models = checks.subset("models", config.models, ALL_MODELS)
   for name in ("data_dim", "latent_dim", "num_samples", "batch_size", "num_steps", "chunk_steps",
                "eval_samples", "checkpoint_every"):
-    _int(name, getattr(config, name))
-  _int("cells_per_group", config.cells_per_group, lo=0)
-  _int("eq13_refinements", config.eq13_refinements, lo=0)
-  _int("seed", config.seed, lo=0)
-  if not config.ranks:
-    raise ValueError("ranks must not be empty")
-  for r in config.ranks:
-    if _int("every rank r", r) >= config.data_dim:
+    checks.positive_int(name, getattr(config, name))
+  for name in ("cells_per_group", "eq13_refinements", "seed"):
+    checks.nonnegative_int(name, getattr(config, name))
+  for r in checks.nonempty("ranks", config.ranks):
+    if checks.positive_int("every rank r", r) >= config.data_dim:
       raise ValueError(f"every rank r must be < data_dim = {config.data_dim}, got {r}")
   if any(m in models for m in ("vae", "ae")) and config.latent_dim < max(config.ranks):
     raise ValueError(f"latent_dim ({config.latent_dim}) must be ≥ the largest rank "
                      f"({max(config.ranks)}) (Theorem 4 needs κ ≥ rank[U])")
-  if not config.nus:
-    raise ValueError("nus must not be empty")
-  for nu in config.nus:
-    _real("every outlier ratio ν", nu, lo=0.0, lo_open=False, hi=1.0)
+  for nu in checks.nonempty("nus", config.nus):
+    checks.fraction("every outlier ratio ν", nu)
   for w in config.encoder_widths:
-    _int("every encoder width", w)
+    checks.positive_int("every encoder width", w)
   for name in ("learning_rate", "alpha", "outlier_scale", "success_threshold"):
-    _real(name, getattr(config, name))
-  _real("weight_decay", config.weight_decay, lo_open=False)
-  _real("logvar_bias_init", config.logvar_bias_init, lo=-math.inf)
+    checks.positive_number(name, getattr(config, name))
+  checks.nonnegative_number("weight_decay", config.weight_decay)
+  checks.finite_number("logvar_bias_init", config.logvar_bias_init)
   if "ae" in models:
-    if not config.ae_c2_values:
-      raise ValueError("ae_c2_values must not be empty when 'ae' is in models")
-    for c2 in config.ae_c2_values:
-      _real("every AE C2", c2, lo_open=False)
-  if config.batch_size > config.num_samples:
-    raise ValueError(f"batch_size ({config.batch_size}) exceeds num_samples ({config.num_samples})")
-  if config.eval_samples > config.num_samples:
-    raise ValueError(f"eval_samples ({config.eval_samples}) exceeds num_samples "
-                     f"({config.num_samples})")
+    for c2 in checks.nonempty("ae_c2_values (with 'ae' in models)", config.ae_c2_values):
+      checks.nonnegative_number("every AE C2", c2)
+  checks.at_most("batch_size", config.batch_size, config.num_samples, "num_samples")
+  checks.at_most("eval_samples", config.eval_samples, config.num_samples, "num_samples")
   if "pcp" in models:
-    if not config.pcp.lam_factors:
-      raise ValueError("pcp.lam_factors must not be empty")
-    for f in config.pcp.lam_factors:
-      _real("every pcp.lam_factor", f)
-    _int("pcp.max_iter", config.pcp.max_iter)
-    _int("pcp.chunk_size", config.pcp.chunk_size)
-    _int("pcp.num_samples", config.pcp.num_samples, lo=0)
-    if config.pcp.num_samples > config.num_samples:
-      raise ValueError(f"pcp.num_samples ({config.pcp.num_samples}) exceeds num_samples")
-    _real("pcp.tol", config.pcp.tol, hi=1.0)
+    for f in checks.nonempty("pcp.lam_factors", config.pcp.lam_factors):
+      checks.positive_number("every pcp.lam_factor", f)
+    checks.positive_int("pcp.max_iter", config.pcp.max_iter)
+    checks.positive_int("pcp.chunk_size", config.pcp.chunk_size)
+    checks.nonnegative_int("pcp.num_samples", config.pcp.num_samples)
+    checks.at_most("pcp.num_samples", config.pcp.num_samples, config.num_samples, "num_samples")
+    checks.number("pcp.tol", config.pcp.tol, lo=0.0, hi=1.0, lo_open=True)
 
 
 def settings_from_config(config) -> train.Settings:
@@ -175,10 +141,10 @@ def make_network_metrics(settings: train.Settings, num_eval: int, refinements: i
   sqrt_alpha = math.sqrt(settings.alpha)
 
   def one(params, cell):
-    x, l, mask = fns.sample_batch(cell, jnp.arange(num_eval))
+    x, l_true, mask = fns.sample_batch(cell, jnp.arange(num_eval))
     l_dec, _, _ = fns.reconstruct(params, x)
     W, b = decoder_affine(params)
-    active = linear_recovery.active_columns(W)
+    active = metrics.nonzero_mask(W)
     Wa = W * active[None, :]
     detected0 = jnp.abs(x - l_dec) > sqrt_alpha  # supp_α(diag Σ̂x), Σx,ⱼ = max(rⱼ², α) (eq. 12)
     recover = jax.vmap(lambda xi, ii: linear_recovery.eq13_recover(xi, Wa, b, ii)[0])
@@ -190,12 +156,10 @@ def make_network_metrics(settings: train.Settings, num_eval: int, refinements: i
 
     l_13_plain = recover(x, ~detected0)  # eq. 13 with E_i from eq. 12 alone
     l_13, detected = jax.lax.fori_loop(0, refinements, refine, (l_13_plain, detected0))
-    energy = jnp.sum(l**2)
-    scores = linear_recovery.support_scores(detected, mask)
-    scores0 = linear_recovery.support_scores(detected0, mask)
-    return {"nmse": jnp.sum((l_13 - l) ** 2) / energy,
-            "nmse_eq13": jnp.sum((l_13_plain - l) ** 2) / energy,
-            "nmse_decoder": jnp.sum((l_dec - l) ** 2) / energy,
+    scores = metrics.support_scores(detected, mask)
+    scores0 = metrics.support_scores(detected0, mask)
+    return {"nmse": metrics.nmse(l_true, l_13), "nmse_eq13": metrics.nmse(l_true, l_13_plain),
+            "nmse_decoder": metrics.nmse(l_true, l_dec),
             "rank": jnp.sum(active).astype(jnp.float32),
             "sin_angle": linear_recovery.subspace_sine(true_basis(settings, cell), Wa),
             "precision": scores.precision, "recall": scores.recall,
@@ -213,50 +177,42 @@ def materialize(settings: train.Settings, cells: train.Cell, num_rows: int):
 
 def pcp_grid(settings: train.Settings, config, ranks, nus) -> dict[str, np.ndarray]:
   """Convex PCP on every (r, ν) cell's first ``pcp.num_samples`` rows (0 = ``eval_samples``);
-  best λ per cell by NMSE."""
+  best λ per cell by NMSE (``baselines.rpca_best_lam``), the other metrics at that λ."""
   n = int(config.pcp.num_samples) or int(config.eval_samples)
   infos = [sweep.CellInfo("vae", 1.0, int(r), float(nu), int(config.seed))
            for r in ranks for nu in nus]
   cells = sweep.make_cells(infos)
   X, L, mask = materialize(settings, cells, n)
-  factors = np.asarray(config.pcp.lam_factors, np.float32)
-  lam0 = rpca.default_lam((n, settings.data_dim))
-  F = len(factors)
-  res = rpca.robust_pca_batched(
-      jnp.repeat(X, F, axis=0), lam=jnp.tile(jnp.asarray(factors * lam0), len(infos)),
-      tol=float(config.pcp.tol), max_iter=int(config.pcp.max_iter),
-      chunk_size=int(config.pcp.chunk_size))
-  Ls, masks = jnp.repeat(L, F, axis=0), jnp.repeat(mask, F, axis=0)
+  base = baselines.rpca_best_lam(X, L, config.pcp.lam_factors, tol=float(config.pcp.tol),
+                                 max_iter=int(config.pcp.max_iter),
+                                 chunk_size=int(config.pcp.chunk_size))
+  factors, F = base.lam_factors, len(base.lam_factors)
+  masks = jnp.repeat(mask, F, axis=0)
   U = jax.vmap(lambda c: true_basis(settings, c))(cells)
   Us = jnp.repeat(U, F, axis=0)
   sqrt_alpha = math.sqrt(settings.alpha)
 
-  def one(L_hat, S_hat, L, mask, U):
-    scores = linear_recovery.support_scores(jnp.abs(S_hat) > sqrt_alpha, mask)
+  def one(L_hat, S_hat, mask, U):
+    scores = metrics.support_scores(jnp.abs(S_hat) > sqrt_alpha, mask)
     _, rank = linear_recovery.orthonormal_basis(L_hat.T)
-    nmse = jnp.sum((L_hat - L) ** 2) / jnp.sum(L**2)
-    return {"nmse": nmse, "nmse_eq13": nmse, "nmse_decoder": nmse, "rank": rank.astype(jnp.float32),
+    return {"rank": rank.astype(jnp.float32),
             "sin_angle": linear_recovery.subspace_sine(U, L_hat.T),
             "precision": scores.precision, "recall": scores.recall,
             "precision_decoder": scores.precision, "recall_decoder": scores.recall}
 
-  m = jax.jit(jax.vmap(one))(res.L, res.S, Ls, masks, Us)
+  m = jax.jit(jax.vmap(one))(base.solution.L, base.solution.S, masks, Us)
   m = {k: np.asarray(v).reshape(len(infos), F) for k, v in m.items()}
-  best = np.argmin(np.where(np.isfinite(m["nmse"]), m["nmse"], np.inf), axis=1)
+  m.update(nmse=base.nmse_by_lam, nmse_eq13=base.nmse_by_lam, nmse_decoder=base.nmse_by_lam)
+  best = np.maximum(base.best_index, 0)  # every λ diverged: report the first (NaN) one
   pick = lambda a: a[np.arange(len(infos)), best].reshape(len(ranks), len(nus))
   out = {f"pcp_{k}": pick(v) for k, v in m.items()}
-  out["pcp_nmse_by_lam"] = m["nmse"].T.reshape(F, len(ranks), len(nus))
+  grid = lambda a: a.T.reshape(F, len(ranks), len(nus))
+  out["pcp_nmse_by_lam"] = grid(base.nmse_by_lam)
   out["pcp_best_lam_factor"] = factors[best].reshape(len(ranks), len(nus))
-  out["pcp_iterations"] = np.asarray(res.iterations).reshape(len(infos), F).T.reshape(
-      F, len(ranks), len(nus))
-  out["pcp_converged"] = np.asarray(res.converged).reshape(len(infos), F).T.reshape(
-      F, len(ranks), len(nus))
+  out["pcp_iterations"] = grid(base.iterations)
+  out["pcp_converged"] = grid(base.converged)
   out["pcp_lam_factors"] = factors
   return out
-
-
-def _config_hash(config) -> str:
-  return hashlib.sha256(json.dumps(io.to_jsonable(config), sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _grid(infos, values, model, c2, ranks, nus) -> np.ndarray:
@@ -294,7 +250,7 @@ def _plot(results, ranks, nus, models, threshold, path_nmse, path_diag,
 
   fig, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels), 3.8), squeeze=False,
                            layout="constrained")
-  for ax, (title, grid) in zip(axes[0], panels):
+  for ax, (title, grid) in zip(axes[0], panels, strict=True):
     draw(ax, np.log10(np.maximum(grid, 1e-8)), title, -6, 0, "Blues", grid < threshold,
          "log10 NMSE")
   fig.suptitle(f"Recovering L (circles: NMSE < {threshold:g})")
@@ -325,8 +281,7 @@ def run(config, workdir: str) -> dict:
   validate(config)
   t0 = time.time()
   settings = settings_from_config(config)
-  io.ensure_dir(workdir)
-  io.atomic_write_json(os.path.join(workdir, "config.json"), config)
+  io.start_run(workdir, config)
   ranks = [int(r) for r in config.ranks]
   nus = [float(v) for v in config.nus]
   models = tuple(m for m in ALL_MODELS if m in config.models)
@@ -367,7 +322,7 @@ def run(config, workdir: str) -> dict:
       c2s = [float(c) for c in config.ae_c2_values]
       by = {k: np.stack([_grid(infos, m[k], "ae_l2", c, ranks, nus) for c in c2s])
             for k in METRICS}
-      best = np.argmin(np.where(np.isnan(by["nmse"]), np.inf, by["nmse"]), axis=0)
+      best = np.maximum(metrics.best_over(by["nmse"])[1], 0)  # all C2 diverged: the first
       for k in METRICS:
         results[f"ae_{k}"] = np.take_along_axis(by[k], best[None], axis=0)[0]
       results["ae_nmse_by_c2"] = by["nmse"]
@@ -376,13 +331,8 @@ def run(config, workdir: str) -> dict:
 
   if "pcp" in models:
     t_pcp = time.time()
-    path = os.path.join(workdir, "pcp.npz")
-    key = _config_hash(config)
-    cached = io.load_npz(path) if os.path.exists(path) else {}
-    if str(cached.pop("config_hash", "")) != key:
-      cached = pcp_grid(settings, config, ranks, nus)
-      io.atomic_write_npz(path, dict(cached, config_hash=np.asarray(key)))
-    results.update(cached)
+    results.update(io.cached_npz(workdir, "pcp", io.config_hash(config),
+                                 lambda: pcp_grid(settings, config, ranks, nus)))
     summary["pcp_seconds"] = time.time() - t_pcp
 
   summary["eq13_refinements"] = int(config.eq13_refinements)
@@ -401,8 +351,8 @@ def run(config, workdir: str) -> dict:
     summary["success_cells_plain_eq13"][mdl] = int(
         np.sum(results[f"{mdl}_nmse_eq13"] < threshold))
     summary["median_nmse"][mdl] = float(np.nanmedian(results[f"{mdl}_nmse"]))
-    summary["success_region"][mdl] = {str(r): [nu for nu, s in zip(nus, row) if s]
-                                      for r, row in zip(ranks, ok)}
+    summary["success_region"][mdl] = {str(r): [nu for nu, s in zip(nus, row, strict=True) if s]
+                                      for r, row in zip(ranks, ok, strict=True)}
   for mdl in ("vae", "ae"):
     if mdl in models:
       summary[f"{mdl}_mean_rank_error"] = float(np.nanmean(

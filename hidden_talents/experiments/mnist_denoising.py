@@ -23,10 +23,6 @@ learning rate (10⁻⁴), α = 0.03 or annealing α from 1 to 10⁻² did not pr
 
 from __future__ import annotations
 
-import hashlib
-import json
-import math
-import numbers
 import os
 import sys
 import time
@@ -36,68 +32,40 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hidden_talents import io, metrics, rpca, sweep, train
+from hidden_talents import baselines, checks, io, metrics, rpca, sweep, train
 from hidden_talents.data import mnist
 
 PIXEL_MAX = 255.0
 
 
-def _positive_int(name: str, v: Any) -> int:
-  if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
-    raise ValueError(f"{name} must be a positive integer, got {v!r}")
-  return int(v)
-
-
-def _positive_float(name: str, v: Any) -> float:
-  if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or v <= 0:
-    raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
-  return float(v)
-
-
 def validate(config) -> None:
   """Raises ``ValueError`` naming the first bad field; called before anything is written."""
-  n = _positive_int("num_images", config.num_images)
-  if n > mnist.NUM_IMAGES:
-    raise ValueError(f"num_images must be ≤ {mnist.NUM_IMAGES}, got {n}")
-  if int(config.spectrum_num_images) < 0 or int(config.spectrum_num_images) > mnist.NUM_IMAGES:
-    raise ValueError(f"spectrum_num_images must be in [0, {mnist.NUM_IMAGES}] (0 = num_images), "
-                     f"got {config.spectrum_num_images!r}")
-  if not config.nus:
-    raise ValueError("nus (corruption levels) must not be empty")
-  for nu in config.nus:
-    if isinstance(nu, bool) or not isinstance(nu, numbers.Real) or not 0.0 < nu < 1.0:
-      raise ValueError(f"every corruption level in nus must lie in (0, 1), got {nu!r}")
-  if len(set(float(v) for v in config.nus)) != len(config.nus):
-    raise ValueError(f"nus must be distinct, got {tuple(config.nus)}")
-  if not config.taus:
-    raise ValueError("taus (Monte-Carlo samples per input) must not be empty")
-  for tau in config.taus:
-    _positive_int("every τ in taus", tau)
+  n = checks.positive_int("num_images", config.num_images)
+  checks.at_most("num_images", n, mnist.NUM_IMAGES, "the MNIST training set")
+  checks.nonnegative_int("spectrum_num_images (0 = num_images)", config.spectrum_num_images)
+  checks.at_most("spectrum_num_images", config.spectrum_num_images, mnist.NUM_IMAGES,
+                 "the MNIST training set")
+  for nu in checks.nonempty("nus (corruption levels)", config.nus):
+    checks.open_fraction("every corruption level in nus", nu)
+  checks.distinct("nus", (float(v) for v in config.nus))
+  for tau in checks.nonempty("taus (Monte-Carlo samples per input)", config.taus):
+    checks.positive_int("every τ in taus", tau)
   for name in ("latent_dim", "batch_size", "num_steps", "chunk_steps", "eval_batch_size",
                "checkpoint_every"):
-    _positive_int(name, getattr(config, name))
-  if not config.hidden_widths:
-    raise ValueError("hidden_widths must name at least one layer width")
-  for w in config.hidden_widths:
-    _positive_int("every hidden width", w)
-  if config.batch_size > n:
-    raise ValueError(f"batch_size ({config.batch_size}) exceeds num_images ({n})")
+    checks.positive_int(name, getattr(config, name))
+  for w in checks.nonempty("hidden_widths", config.hidden_widths):
+    checks.positive_int("every hidden width", w)
+  checks.at_most("batch_size", config.batch_size, n, "num_images")
   for name in ("learning_rate", "alpha"):
-    _positive_float(name, getattr(config, name))
-  if isinstance(config.weight_decay, bool) or not config.weight_decay >= 0:
-    raise ValueError(f"weight_decay must be ≥ 0, got {config.weight_decay!r}")
-  if not config.rpca.lam_factors:
-    raise ValueError("rpca.lam_factors must not be empty")
-  for f in config.rpca.lam_factors:
-    _positive_float("rpca.lam_factors", f)
-  _positive_int("rpca.max_iter", config.rpca.max_iter)
-  _positive_int("rpca.chunk_size", config.rpca.chunk_size)
-  if config.rpca.svt not in rpca.SVT_METHODS:
-    raise ValueError(f"rpca.svt must be one of {rpca.SVT_METHODS}, got {config.rpca.svt!r}")
-  if not 0.0 < float(config.rpca.tol) < 1.0:
-    raise ValueError(f"rpca.tol must lie in (0, 1), got {config.rpca.tol!r}")
-  if isinstance(config.seed, bool) or not isinstance(config.seed, numbers.Integral):
-    raise ValueError(f"seed must be an integer, got {config.seed!r}")
+    checks.positive_number(name, getattr(config, name))
+  checks.nonnegative_number("weight_decay", config.weight_decay)
+  for f in checks.nonempty("rpca.lam_factors", config.rpca.lam_factors):
+    checks.positive_number("every rpca.lam_factor", f)
+  checks.positive_int("rpca.max_iter", config.rpca.max_iter)
+  checks.positive_int("rpca.chunk_size", config.rpca.chunk_size)
+  checks.one_of("rpca.svt", config.rpca.svt, rpca.SVT_METHODS)
+  checks.open_fraction("rpca.tol", config.rpca.tol)
+  checks.integer("seed", config.seed)
 
 
 def load_digits(num_images: int) -> np.ndarray:
@@ -143,40 +111,13 @@ def singular_values(images: np.ndarray) -> np.ndarray:
 
 
 def rpca_nmse(X: np.ndarray, clean: np.ndarray, config) -> dict[str, np.ndarray]:
-  """Convex RPCA on every level's X with each λ factor · 1/√max(n, d); NMSE (eq. 20) of L̂."""
-  factors = np.asarray(config.rpca.lam_factors, np.float32)
-  B, n, d = X.shape
-  lam0 = 1.0 / math.sqrt(max(n, d))
-  Xs = np.repeat(X, len(factors), axis=0)
-  lams = np.tile(factors * lam0, B)
-  res = rpca.robust_pca_batched(Xs, lam=lams, tol=float(config.rpca.tol),
-                                max_iter=int(config.rpca.max_iter),
-                                chunk_size=int(config.rpca.chunk_size), svt=str(config.rpca.svt))
-  L = jnp.asarray(clean)
-  err = jax.jit(jax.vmap(lambda Lh: jnp.sum((Lh - L) ** 2) / jnp.sum(L**2)))(res.L)
-  shape = (B, len(factors))
-  return {"rpca_nmse_by_lam": np.asarray(err).reshape(shape),
-          "rpca_iterations": np.asarray(res.iterations).reshape(shape),
-          "rpca_converged": np.asarray(res.converged).reshape(shape),
-          "rpca_lam_factors": factors}
-
-
-def _config_hash(config, *fields: str) -> str:
-  d = io.to_jsonable(config)
-  d = {k: d[k] for k in fields} if fields else d
-  return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def _cached(workdir: str, name: str, key: str, compute) -> dict[str, np.ndarray]:
-  path = os.path.join(workdir, f"{name}.npz")
-  if os.path.exists(path):
-    d = io.load_npz(path)
-    if str(d.get("config_hash")) == key:
-      d.pop("config_hash")
-      return d
-  out = compute()
-  io.atomic_write_npz(path, dict(out, config_hash=np.asarray(key)))
-  return out
+  """Convex RPCA on every level's X at each λ factor (``baselines.rpca_best_lam``); NMSE (eq. 20)
+  of L̂ against the clean digits per level and λ."""
+  base = baselines.rpca_best_lam(X, clean, config.rpca.lam_factors, tol=float(config.rpca.tol),
+                                 max_iter=int(config.rpca.max_iter),
+                                 chunk_size=int(config.rpca.chunk_size), svt=str(config.rpca.svt))
+  return {"rpca_nmse_by_lam": base.nmse_by_lam, "rpca_iterations": base.iterations,
+          "rpca_converged": base.converged, "rpca_lam_factors": base.lam_factors}
 
 
 def plot_figure5(results: dict[str, np.ndarray], path: str) -> None:
@@ -192,7 +133,7 @@ def plot_figure5(results: dict[str, np.ndarray], path: str) -> None:
   ax[0].set(title=f"(a) singular values of MNIST ({int(results['spectrum_num_images'])} × 784)",
             xlabel="index", ylabel="singular value")
   pct = 100 * results["nus"]
-  for tau, err in zip(results["taus"], results["vae_nmse"]):
+  for tau, err in zip(results["taus"], results["vae_nmse"], strict=True):
     ax[1].plot(pct, err, "o-", label=f"VAE, τ = {int(tau)}")
   ax[1].plot(pct, results["rpca_nmse"], "s-", label="RPCA (convex)")
   ax[1].plot(pct, results["input_nmse"], ":", color="gray", label="corrupted input")
@@ -209,8 +150,7 @@ def run(config, workdir: str) -> dict:
   validate(config)
   clean = load_digits(int(config.num_images))  # before anything is written: fails if no MNIST
   t0 = time.time()
-  io.ensure_dir(workdir)
-  io.atomic_write_json(os.path.join(workdir, "config.json"), config)
+  io.start_run(workdir, config)
   nus = np.asarray([float(v) for v in config.nus])
   taus = [int(t) for t in config.taus]
   infos, cells = corruption_cells(config)
@@ -231,9 +171,9 @@ def run(config, workdir: str) -> dict:
   results.update(vae_nmse=np.stack(vae_nmse), input_nmse=input_nmse, vae_failed=np.stack(failed),
                  vae_loss_history=np.stack(histories))
 
-  rpca_key = _config_hash(config, "num_images", "nus", "seed", "rpca")
+  rpca_key = io.config_hash(config, ("num_images", "nus", "seed", "rpca"))
   t_rpca = time.time()
-  rp = _cached(workdir, "rpca", rpca_key, lambda: rpca_nmse(
+  rp = io.cached_npz(workdir, "rpca", rpca_key, lambda: rpca_nmse(
       corrupted_data(settings_from_config(config, 1), cells, clean)[0], clean, config))
   summary["rpca_seconds"] = time.time() - t_rpca
   results.update(rp)
@@ -243,7 +183,7 @@ def run(config, workdir: str) -> dict:
       arg >= 0, rp["rpca_lam_factors"][np.maximum(arg, 0)], np.nan)
 
   n_spec = int(config.spectrum_num_images) or int(config.num_images)
-  spec = _cached(workdir, "spectrum", str(n_spec), lambda: {
+  spec = io.cached_npz(workdir, "spectrum", str(n_spec), lambda: {
       "singular_values": singular_values(load_digits(n_spec))})
   results.update(singular_values=spec["singular_values"], spectrum_num_images=np.int64(n_spec))
   sv = spec["singular_values"]

@@ -5,7 +5,8 @@ x(784)-E1(1000)-E2(500)-E3(250)-μz(κ)-D1(250)-D2(500)-D3(1000)-μx(784), ReLU,
 MNIST digits (``hidden_talents.data.mnist``) through the engine's fixed-dataset mode: the
 (n, 784) matrix of pixels / 255 ∈ [0, 1] is shared by every cell, ν = 0 (no corruption).
 Covariances as in Sec. 5.1: diagonal Σz from a linear head on the last encoder layer (VAE only),
-the decoder variance optimised out per pixel with floor α (``objectives.xi_alpha``).
+the decoder variance optimised out per pixel with floor α (ξα of eq. 69; the cost is
+``objectives.decoder_variance_cost``).
 
 One compiled program per κ (shapes differ); inside it the trials of the VAE and of the AE are
 vmapped cells of ``sweep.run_sweep`` (trial t: seed ``seed + t``, same initialisation and batch
@@ -28,30 +29,22 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from hidden_talents import io, train  # noqa: E402
+from hidden_talents import checks, io, metrics, train  # noqa: E402
 from hidden_talents.data import mnist  # noqa: E402
-from hidden_talents.experiments import latent_pruning as lp  # noqa: E402
+from hidden_talents.experiments import pruning  # noqa: E402
 
 
 def validate(config) -> None:
   """Raises ``ValueError`` naming the first bad field; called before anything is written."""
-  lp.validate_training(config)
-  kappas = tuple(config.kappas)
-  if not kappas:
-    raise ValueError("kappas must not be empty")
-  for k in kappas:
-    lp._int("every κ in kappas", k)
-  if len(set(kappas)) != len(kappas):
-    raise ValueError(f"kappas has duplicates: {kappas}")
-  widths = tuple(config.encoder_widths)
-  for w in widths:
-    lp._int("encoder_widths", w)
+  pruning.validate_training(config)
+  for k in checks.distinct("kappas", checks.nonempty("kappas", config.kappas)):
+    checks.positive_int("every κ in kappas", k)
+  for w in config.encoder_widths:
+    checks.positive_int("every encoder width", w)
   if config.num_images is not None:
-    n = lp._int("num_images", config.num_images)
-    if n > mnist.NUM_IMAGES:
-      raise ValueError(f"num_images must be ≤ {mnist.NUM_IMAGES}, got {n}")
-  if lp._float("pixel_scale", config.pixel_scale) <= 0:
-    raise ValueError(f"pixel_scale must be > 0, got {config.pixel_scale}")
+    n = checks.positive_int("num_images", config.num_images)
+    checks.at_most("num_images", n, mnist.NUM_IMAGES, "the MNIST training set")
+  checks.positive_number("pixel_scale", config.pixel_scale)
 
 
 def load_data(config) -> np.ndarray:
@@ -101,7 +94,7 @@ def plot_fig2b(kappas, curves, *, path: str, title: str) -> None:
   fig, ax = plt.subplots(figsize=(5, 3.8))
   k = np.asarray(kappas, dtype=float)
   ax.plot(k, k, color="0.7", ls=":", lw=1, label="κ (no pruning)")
-  for (label, c), marker in zip(curves, ("o", "s", "^")):
+  for (label, c), marker in zip(curves, ("o", "s", "^"), strict=False):  # ≤ 3 models
     c = np.asarray(c, dtype=float)
     mean, std = np.nanmean(c, axis=1), np.nanstd(c, axis=1)
     ax.errorbar(k, mean, yerr=std, marker=marker, capsize=3, label=label)
@@ -122,10 +115,9 @@ def run(config, workdir: str) -> dict:
   if config.batch_size > n:
     raise ValueError(f"batch_size ({config.batch_size}) exceeds the number of images ({n})")
   t0 = time.time()
-  io.ensure_dir(workdir)
-  io.atomic_write_json(os.path.join(workdir, "config.json"), config)
+  io.start_run(workdir, config)
   kappas = [int(k) for k in config.kappas]
-  models = lp.model_list(config)
+  models = pruning.model_list(config)
   names = list(config.models)
   T, kmax = int(config.num_trials), max(kappas)
   shape = (len(names), len(kappas), T)
@@ -136,7 +128,7 @@ def run(config, workdir: str) -> dict:
   failed = np.zeros(shape, bool)
   seconds = np.zeros(len(kappas))
   for a, k in enumerate(kappas):
-    out = lp.run_trials(settings_for(config, k, n), models, kappa=k, seed=int(config.seed),
+    out = pruning.run_trials(settings_for(config, k, n), models, kappa=k, seed=int(config.seed),
                         num_trials=T, num_steps=int(config.num_steps), workdir=workdir,
                         tag=f"kappa{k:03d}", checkpoint_every=int(config.checkpoint_every),
                         data=data)
@@ -147,10 +139,10 @@ def run(config, workdir: str) -> dict:
     failed[:, a] = out["failed"]
     seconds[a] = out["wall_seconds"]
   thr = float(config.threshold)
-  nonzero = lp.nonzero_from_norms(np.nan_to_num(norms, nan=0.0), threshold=thr).astype(float)
+  nonzero = metrics.nonzero_from_norms(np.nan_to_num(norms, nan=0.0), threshold=thr).astype(float)
   nonzero = np.where(failed, np.nan, nonzero)
-  mean = lp.masked_mean(nonzero, failed)  # (model, κ)
-  near0, near1 = lp.sigma_z_fractions(sig_hist, train.Settings.hist_range)
+  mean = metrics.masked_mean(nonzero, failed)  # (model, κ)
+  near0, near1 = metrics.sigma_z_fractions(sig_hist, train.Settings.hist_range)
   results = {"models": np.asarray(names), "kappas": np.asarray(kappas), "w1_col_norms": norms,
              "nonzero": nonzero, "nonzero_mean": mean, "sigma_z_mean": sig_mean,
              "sigma_z_hist": sig_hist, "sigma_z_frac_near0": near0,
@@ -168,13 +160,13 @@ def run(config, workdir: str) -> dict:
     summary[f"{name}_nonzero_mean"] = {str(k): mean[i, a] for a, k in enumerate(kappas)}
     summary[f"{name}_nonzero_per_trial"] = {str(k): nonzero[i, a].tolist()
                                             for a, k in enumerate(kappas)}
-    summary[f"{name}_nmse_mean"] = {str(k): lp.masked_mean(nmse[i, a], failed[i, a])
+    summary[f"{name}_nmse_mean"] = {str(k): metrics.masked_mean(nmse[i, a], failed[i, a])
                                     for a, k in enumerate(kappas)}
     summary[f"{name}_plateau"] = plateau(np.asarray(kappas), mean[i])
   if "vae" in names:
     i = names.index("vae")
-    summary["vae_sigma_z_dims_below_0.1"] = {
-        str(k): lp.masked_mean(k * near0[i, a], failed[i, a]) for a, k in enumerate(kappas)}
+    summary[f"vae_sigma_z_dims_below_{metrics.SIGMA_Z_NEAR_ZERO:g}"] = {
+        str(k): metrics.masked_mean(k * near0[i, a], failed[i, a]) for a, k in enumerate(kappas)}
   summary["failed_runs"] = int(np.sum(failed))
   summary["wall_seconds"] = time.time() - t0
   summary["devices"] = [str(d) for d in jax.local_devices()]

@@ -17,65 +17,38 @@ white = 0 / dark blue = 1 convention).
 
 from __future__ import annotations
 
-import math
-import numbers
 import os
 import time
-from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from hidden_talents import io, plotting, rpca
+from hidden_talents import checks, io, metrics, plotting, rpca
 from hidden_talents.data import lowrank
-
-
-def _positive_int(name: str, v: Any) -> int:
-  if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
-    raise ValueError(f"{name} must be a positive integer, got {v!r}")
-  return int(v)
-
-
-def _number(name: str, v: Any, lo: float, hi: float, *, lo_open: bool = False,
-            hi_open: bool = False) -> float:
-  if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
-    raise ValueError(f"{name} must be a finite number, got {v!r}")
-  if v < lo or v > hi or (lo_open and v == lo) or (hi_open and v == hi):
-    lb, rb = "(" if lo_open else "[", ")" if hi_open else "]"
-    raise ValueError(f"{name} must lie in {lb}{lo}, {hi}{rb}, got {v!r}")
-  return float(v)
 
 
 def validate(config) -> None:
   """Raises ``ValueError`` naming the first bad field; called before any compute."""
-  m = _positive_int("num_rows", config.num_rows)
-  n = _positive_int("num_cols", config.num_cols)
-  if not config.ranks:
-    raise ValueError("ranks must not be empty")
-  for r in config.ranks:
-    if _positive_int("every rank", r) > min(m, n):
+  m = checks.positive_int("num_rows", config.num_rows)
+  n = checks.positive_int("num_cols", config.num_cols)
+  for r in checks.nonempty("ranks", config.ranks):
+    if checks.positive_int("every rank", r) > min(m, n):
       raise ValueError(f"ranks must be ≤ min(num_rows, num_cols) = {min(m, n)}, got {r}")
-  if not config.corruptions:
-    raise ValueError("corruptions must not be empty")
-  for nu in config.corruptions:
-    _number("every corruption fraction", nu, 0.0, 1.0, hi_open=True)
-  if not config.lam_factors:
-    raise ValueError("lam_factors must not be empty")
-  for f in config.lam_factors:
-    _number("every lam factor", f, 0.0, math.inf, lo_open=True)
-  _positive_int("num_seeds", config.num_seeds)
-  _positive_int("chunk_size", config.chunk_size)
-  _positive_int("max_iter", config.max_iter)
-  _number("tol", config.tol, 0.0, 1.0, lo_open=True, hi_open=True)
-  _number("rho", config.rho, 1.0, math.inf, lo_open=True)
-  _number("success_threshold", config.success_threshold, 0.0, math.inf, lo_open=True)
-  _number("outlier_scale", config.outlier_scale, 0.0, math.inf, lo_open=True)
-  if config.outliers not in lowrank.OUTLIER_KINDS:
-    raise ValueError(f"outliers must be one of {lowrank.OUTLIER_KINDS}, got {config.outliers!r}")
-  if isinstance(config.seed, bool) or not isinstance(config.seed, numbers.Integral):
-    raise ValueError(f"seed must be an integer, got {config.seed!r}")
+  for nu in checks.nonempty("corruptions", config.corruptions):
+    checks.fraction("every corruption fraction", nu)
+  for f in checks.nonempty("lam_factors", config.lam_factors):
+    checks.positive_number("every lam factor", f)
+  checks.positive_int("num_seeds", config.num_seeds)
+  checks.positive_int("chunk_size", config.chunk_size)
+  checks.positive_int("max_iter", config.max_iter)
+  checks.open_fraction("tol", config.tol)
+  checks.number("rho", config.rho, lo=1.0, lo_open=True)
+  checks.positive_number("success_threshold", config.success_threshold)
+  checks.positive_number("outlier_scale", config.outlier_scale)
+  checks.one_of("outliers", config.outliers, lowrank.OUTLIER_KINDS)
+  checks.integer("seed", config.seed)
 
 
 def make_grid_solver(config):
@@ -93,9 +66,8 @@ def make_grid_solver(config):
                                     outliers=config.outliers, scale=float(config.outlier_scale))
     r = rpca.robust_pca(p.X, lam=lam, tol=float(config.tol), max_iter=int(config.max_iter),
                         rho=float(config.rho))
-    sq_err = jnp.sum((r.L - p.L) ** 2)
-    sq_ref = jnp.sum(p.L**2)
-    return jnp.sqrt(sq_err / sq_ref), sq_err / sq_ref, r.iterations, r.converged
+    nmse = metrics.nmse(p.L, r.L)  # eq. 20; the relative error is its square root
+    return jnp.sqrt(nmse), nmse, r.iterations, r.converged
 
   @jax.jit
   def solve(keys, ranks, nus, lams):
@@ -116,8 +88,7 @@ def make_grid_solver(config):
 def run(config, workdir: str) -> dict:
   """Runs the sweep and writes config.json, results.npz, summary.json and the PNGs to workdir."""
   validate(config)
-  io.ensure_dir(workdir)
-  io.atomic_write_json(os.path.join(workdir, "config.json"), config)
+  io.start_run(workdir, config)
   start = time.time()
   ranks = np.asarray(config.ranks, np.int32)
   nus = np.asarray(config.corruptions, np.float32)
@@ -152,12 +123,12 @@ def run(config, workdir: str) -> dict:
   titles = [f"λ = {f:g}/√max(m,n)" for f in factors]
   axes = dict(x_values=nus.tolist(), y_values=ranks.tolist(), x_label="outlier fraction ν",
               y_label="rank r")
-  plotting.rpca_success_map(list(zip(titles, success_fraction)),
+  plotting.rpca_success_map(list(zip(titles, success_fraction, strict=True)),
                             path=os.path.join(workdir, "rpca_success.png"),
                             suptitle=f"PCP success (rel. error < {config.success_threshold:g}), "
                                      f"{config.num_rows}×{config.num_cols}, {n_s} seeds",
                             **axes)
-  plotting.heatmaps(list(zip(titles, np.clip(results["nmse_mean"], 0, 1))),
+  plotting.heatmaps(list(zip(titles, np.clip(results["nmse_mean"], 0, 1), strict=True)),
                     path=os.path.join(workdir, "rpca_nmse.png"),
                     suptitle="PCP mean NMSE (eq. 20)", **axes)
   summary = {
