@@ -2,54 +2,130 @@
 robust PCA (Sec. 3, eqs. 12–13), or convex RPCA (eq. 14) with --method=rpca.
 
   python -m launch.decompose --input=data.npy --output=out_dir
-  python -m launch.decompose --input=data.csv --skip_header --output=out_dir --method=rpca
+  python -m launch.decompose --input=data.csv --output=out_dir --method=rpca
 
-Writes L.npy (clean part), S.npy (= X − L), mask.npy (entries flagged as outliers),
-sample_scores.npy (fraction flagged per sample), summary.json and summary.png into out_dir. The
-input is validated and the model trained before out_dir is created; each file is written
-atomically. Columns are robustly standardised for training and L is returned in X's units.
+Writes into out_dir: L.npy (clean part), S.npy (= X − L, the dense residual), S_sparse.npy
+(= where(mask, S, 0): the outliers), mask.npy (entries flagged as outliers), sample_scores.npy and
+rows.csv (per row, counted from 1: flagged entries and their fraction), summary.json (every
+setting, the seed, the input's path, size and sha256, how it was read) and summary.png (a few rows
+of X, L and the mask side by side; --images draws them as √d × √d images).
+
+Never loses or mixes up a result: a non-empty out_dir is refused unless --overwrite; the input is
+read and checked and out_dir's writability is checked (a staging directory is created beside it)
+before training; all files are written into the staging directory, which is renamed into place
+at the end, so out_dir holds a whole result set or is left as it was.
+
+Text input: the delimiter (comma, semicolon, tab, whitespace) is detected unless --delimiter; a
+UTF-8 BOM and trailing delimiters are stripped; a first line without any number is skipped as a
+header by itself. --skip_header always drops line 1 (for headers of numbers) and warns when that
+line is numeric (it was probably a data row); --noskip_header never drops it.
+
+Exit codes: 0 done; 2 any bad input, flag or setting (one line "error: …", no traceback, and
+out_dir untouched); 1 a genuine crash (a traceback; out_dir untouched too).
 """
 
 import json
-import os
 import sys
+import warnings
 
 from absl import app, flags
 
-from hidden_talents.decompose import decompose, load_matrix, save_outputs
+from hidden_talents.decompose import check_matrix, decompose, image_side, save_outputs
+from hidden_talents.matrix_io import StagedOutput, file_fingerprint, read_matrix
 
 _INPUT = flags.DEFINE_string("input", None, "Data matrix: .npy, or .csv/.tsv/.txt of numbers; "
                              "samples as rows, dimensions as columns.", required=True)
-_OUTPUT = flags.DEFINE_string("output", None, "Output directory (created after the input has "
-                              "been checked and the decomposition computed).", required=True)
+_OUTPUT = flags.DEFINE_string("output", None, "Output directory; must be empty or absent unless "
+                              "--overwrite. Written all-or-nothing after training.", required=True)
+_OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace a non-empty --output (its old "
+                               "contents are removed only once the new result set is complete).")
 _METHOD = flags.DEFINE_enum("method", "vae", ["vae", "rpca"], "VAE (nonlinear) or convex RPCA.")
-_LATENT = flags.DEFINE_integer("latent_dim", None, "VAE latent dimension κ; default "
+_LATENT = flags.DEFINE_integer("latent_dim", None, "VAE latent dimension κ (at most d); default "
                                "min(20, max(1, d // 2)). Unneeded dimensions switch off.")
-_STEPS = flags.DEFINE_integer("steps", 3000, "VAE Adam steps (batches of 100 rows).")
-_SEED = flags.DEFINE_integer("seed", 0, "PRNG seed.")
-_THRESHOLD = flags.DEFINE_float("threshold", 3.0, "Outlier test: |residual| > threshold × "
-                                "robust per-column noise scale (and > √α).")
-_SKIP_HEADER = flags.DEFINE_bool("skip_header", False, "The first CSV line holds column names.")
-_QUIET = flags.DEFINE_bool("quiet", False, "No progress bar.")
+_STEPS = flags.DEFINE_integer("steps", 3000, "VAE Adam steps (batches of 100 rows), run exactly.")
+_SEED = flags.DEFINE_integer("seed", 0, "PRNG seed (recorded in summary.json).")
+_THRESHOLD = flags.DEFINE_float(
+    "threshold", 3.0,
+    "Outlier test k: entry (i, j) is flagged when its residual |x_ij - L_ij| exceeds k robust "
+    "standard deviations of column j's residuals (1.4826 x median absolute deviation) and the "
+    "decoder-variance floor sqrt(alpha) (the support of the decoder variance, eq. 12). Larger k "
+    "flags fewer entries; 3 flags about 0.3 % of Gaussian inlier noise. No contamination "
+    "fraction is needed.")
+_SKIP_HEADER = flags.DEFINE_bool(
+    "skip_header", None, "Text input: unset = skip line 1 only if none of its cells is a number; "
+    "--skip_header = always drop line 1 (a header of numbers; warns, since a numeric line 1 may "
+    "be data); --noskip_header = never.")
+_DELIMITER = flags.DEFINE_string("delimiter", None, "Text input delimiter: ',', ';', 'tab' or "
+                                 "'whitespace'; default: detected from the file.")
+_IMAGES = flags.DEFINE_bool("images", False, "summary.png draws rows as sqrt(d) x sqrt(d) images "
+                            "(d must be a square number).")
+_QUIET = flags.DEFINE_bool("quiet", False, "No progress line (progress is on by default).")
+
+
+def _fail(message: str) -> None:
+  print(f"error: {message}", file=sys.stderr)
+  sys.exit(2)
+
+
+_HELP = ("help", "helpshort", "helpfull", "helpxml", "h", "?")
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+  """absl's parsing, but every bad flag (unknown, malformed, missing) is one line and exit 2."""
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as e:
+    _fail(f"{e} (see --help)")
+  except SystemExit as e:  # absl's --help prints the help, then exits 1: asking is no error
+    if e.code == 1 and any(a.lstrip("-").split("=")[0] in _HELP for a in argv[1:]):
+      sys.exit(0)
+    raise
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+  print(f"warning: {message}", file=sys.stderr)
 
 
 def main(argv):
   if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  out = _OUTPUT.value
+    _fail(f"unexpected arguments {argv[1:]}: every setting is a --flag=value (see --help)")
+  warnings.showwarning = _show_warning
   try:
-    if os.path.exists(out) and not os.path.isdir(out):
-      raise ValueError(f"--output {out!r} exists and is not a directory")
-    X = load_matrix(_INPUT.value, skip_header=_SKIP_HEADER.value)
+    X, read_info = read_matrix(_INPUT.value, skip_header=_SKIP_HEADER.value,
+                               delimiter=_DELIMITER.value)
+    if read_info.get("header") is not None:
+      print(f"note: line 1 skipped as a header: {read_info['header'][:80]!r}", file=sys.stderr)
+    X = check_matrix(X, method=_METHOD.value)
+    if _IMAGES.value:
+      image_side(X.shape[1])
+    input_info = {**file_fingerprint(_INPUT.value), **read_info, "rows": int(X.shape[0]),
+                  "columns": int(X.shape[1])}
+    stage = StagedOutput(_OUTPUT.value, overwrite=_OVERWRITE.value)  # writable? before training
+  except ValueError as e:
+    _fail(str(e))
+  try:
     result = decompose(X, method=_METHOD.value, latent_dim=_LATENT.value, steps=_STEPS.value,
                        seed=_SEED.value, threshold=_THRESHOLD.value, progress=not _QUIET.value)
   except ValueError as e:
-    print(f"error: {e}", file=sys.stderr)
-    sys.exit(2)
-  save_outputs(out, X, result)
+    stage.discard()
+    _fail(str(e))
+  except BaseException:
+    stage.discard()
+    raise
+  try:
+    save_outputs(stage, X, result, input_info=input_info, images=_IMAGES.value,
+                 argv=list(sys.argv))
+  except OSError as e:  # e.g. a full disk: nothing was written to --output
+    print(f"error: cannot write the results ({e}); {_OUTPUT.value!r} was left as it was",
+          file=sys.stderr)
+    sys.exit(1)
+  except BaseException:
+    stage.discard()
+    raise
   info = {k: v for k, v in result.info.items() if k != "loss_history"}
+  info["output"] = stage.target
   print(json.dumps(info, indent=2, default=str))
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

@@ -1,0 +1,153 @@
+"""``python -m launch.decompose``: never lose or mix up a result (issue 16, section 3), on the CLI.
+
+RPCA (no training compile) keeps the runs that finish fast; bad inputs exit before any work.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _cli(*args):
+  return subprocess.run([sys.executable, "-m", "launch.decompose", *map(str, args)], cwd=REPO,
+                        capture_output=True, text=True, timeout=300,
+                        env=dict(os.environ, PYTHONPATH=REPO))
+
+
+@pytest.fixture
+def data(tmp_path):
+  X = np.random.default_rng(0).normal(size=(40, 4))
+  np.savetxt(tmp_path / "x.txt", X)  # numpy's default: space-delimited
+  return X, tmp_path / "x.txt"
+
+
+def test_records_input_and_refuses_to_overwrite(tmp_path, data):
+  X, path = data
+  out = tmp_path / "out"
+  p = _cli(f"--input={path}", f"--output={out}", "--method=rpca", "--seed=5")
+  assert p.returncode == 0, p.stderr[-2000:]
+  summary = json.loads((out / "summary.json").read_text())
+  assert summary["input"]["path"] == str(path)
+  assert summary["input"]["size_bytes"] == os.path.getsize(path)
+  assert summary["input"]["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+  assert summary["input"]["delimiter"] == "whitespace" and summary["input"]["rows"] == 40
+  assert summary["settings"]["seed"] == 5 and summary["settings"]["method"] == "rpca"
+  assert "--seed=5" in summary["argv"]
+  L, S, Ss, mask = (np.load(out / f"{n}.npy") for n in ("L", "S", "S_sparse", "mask"))
+  np.testing.assert_allclose(L + S, np.loadtxt(path), atol=1e-9)
+  np.testing.assert_array_equal(Ss, np.where(mask, S, 0))
+  assert (out / "rows.csv").read_text().splitlines()[1].startswith("1,")
+  before = {n: (out / n).read_bytes() for n in os.listdir(out)}
+  # A second run into the same directory: refused before any work, nothing touched.
+  p = _cli(f"--input={path}", f"--output={out}", "--method=rpca", "--seed=6")
+  assert p.returncode == 2 and "not empty" in p.stderr and "--overwrite" in p.stderr
+  assert {n: (out / n).read_bytes() for n in os.listdir(out)} == before
+  p = _cli(f"--input={path}", f"--output={out}", "--method=rpca", "--seed=6", "--overwrite")
+  assert p.returncode == 0, p.stderr[-2000:]
+  assert json.loads((out / "summary.json").read_text())["settings"]["seed"] == 6
+  assert not [n for n in os.listdir(tmp_path) if n.startswith(".")]
+
+
+def test_unwritable_output_fails_before_training(tmp_path, data):
+  _, path = data
+  (tmp_path / "f").write_text("")
+  p = _cli(f"--input={path}", f"--output={tmp_path / 'f' / 'out'}", "--steps=5")
+  assert p.returncode == 2, p.stderr[-2000:]
+  assert "cannot write the output directory" in p.stderr
+  assert "[decompose] step" not in p.stderr  # the progress line of training never started
+  assert "Traceback" not in p.stderr
+
+
+def test_skip_header_on_headerless_file_warns_and_records(tmp_path, data):
+  X, path = data
+  out = tmp_path / "out"
+  p = _cli(f"--input={path}", f"--output={out}", "--method=rpca", "--skip_header")
+  assert p.returncode == 0, p.stderr[-2000:]
+  assert "warning:" in p.stderr and "data row" in p.stderr
+  summary = json.loads((out / "summary.json").read_text())
+  assert summary["input"]["rows"] == 39 and summary["input"]["header"] is not None
+
+
+def test_bom_and_header_file(tmp_path):
+  X = np.random.default_rng(1).normal(size=(12, 3))
+  body = "\n".join(";".join(f"{v:.17g}" for v in r) + ";" for r in X)
+  (tmp_path / "b.csv").write_text("\ufeffa;b;c\n" + body + "\n", encoding="utf-8")
+  p = _cli(f"--input={tmp_path / 'b.csv'}", f"--output={tmp_path / 'o'}", "--method=rpca")
+  assert p.returncode == 0, p.stderr[-2000:]
+  assert "line 1 skipped as a header" in p.stderr
+  L, S = np.load(tmp_path / "o" / "L.npy"), np.load(tmp_path / "o" / "S.npy")
+  np.testing.assert_allclose(L + S, X, atol=1e-9)  # all 12 rows, none dropped
+
+
+def test_help_explains_threshold():
+  p = _cli("--help")
+  assert p.returncode == 0
+  assert "--threshold" in p.stdout and "robust" in p.stdout and "standard deviations" in p.stdout
+
+
+@pytest.mark.parametrize("case, match", [
+    ("dir", "is a directory"),
+    ("empty_npy", "empty (0 bytes)"),
+    ("huge", "too large for training: row 3, column 2"),
+    ("nan", "row 2, column 1, counted from 1"),
+    ("latent", "exceeds the number of columns"),
+    ("unknown_flag", "Unknown command line flag 'config.x'"),
+    ("bad_int", "--steps=abc"),
+    ("missing_input", "--input must have a value"),
+    ("extra_arg", "unexpected arguments"),
+    ("images", "square number"),
+    ("delimiter", "delimiter must be one of"),
+    ("output_is_file", "exists and is not a directory"),
+])
+def test_bad_input_exit_2_one_line(tmp_path, data, case, match):
+  X, path = data
+  out = tmp_path / "never"
+  args = [f"--input={path}", f"--output={out}"]
+  if case == "dir":
+    args[0] = f"--input={tmp_path}"
+  elif case == "empty_npy":
+    (tmp_path / "e.npy").write_bytes(b"")
+    args[0] = f"--input={tmp_path / 'e.npy'}"
+  elif case in ("huge", "nan"):
+    Y = X.copy()
+    if case == "huge":
+      Y[2, 1] = 1e200
+    else:
+      Y[1, 0] = np.nan
+    np.save(tmp_path / "y.npy", Y)
+    args[0] = f"--input={tmp_path / 'y.npy'}"
+  elif case == "latent":
+    args.append("--latent_dim=5")
+  elif case == "unknown_flag":
+    args.append("--config.x=1")
+  elif case == "bad_int":
+    args.append("--steps=abc")
+  elif case == "missing_input":
+    args = args[1:]
+  elif case == "extra_arg":
+    args.append("stray")
+  elif case == "images":
+    np.save(tmp_path / "y.npy", X[:, :3])  # d = 3: not a square
+    args = [f"--input={tmp_path / 'y.npy'}", args[1], "--images"]
+  elif case == "delimiter":
+    args.append("--delimiter=|")
+  elif case == "output_is_file":
+    out.write_text("")
+    args[1] = f"--output={out}"
+  p = _cli(*args)
+  assert p.returncode == 2, (case, p.stderr[-2000:])
+  assert match in p.stderr, (case, p.stderr[-2000:])
+  assert "Traceback" not in p.stderr
+  assert p.stderr.strip().splitlines()[-1].startswith("error: ")
+  if case != "output_is_file":
+    assert not out.exists()
+  assert not [n for n in os.listdir(tmp_path) if n.startswith(".")]
