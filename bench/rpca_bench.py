@@ -37,7 +37,7 @@ def numpy_inexact_alm(X: np.ndarray, lam: float, *, tol: float, max_iter: int = 
   mu_bar = mu * 1e7
   L = np.zeros_like(X)
   S = np.zeros_like(X)
-  for k in range(1, max_iter + 1):
+  for k in range(1, max_iter + 1):  # noqa: B007 -- k (the iteration count) is returned below
     U, s, Vt = np.linalg.svd(X - S + Y / mu, full_matrices=False)
     L = (U * np.maximum(s - 1 / mu, 0)) @ Vt
     T = X - L + Y / mu
@@ -69,7 +69,7 @@ def bench(args) -> None:
       Xs = data.X.astype(dtype)
       lam = rpca.default_lam(shape)
       tol = rpca.DEFAULT_TOL[dtype]
-      solve = lambda: jax.block_until_ready(  # noqa: E731
+      solve = lambda Xs=Xs: jax.block_until_ready(  # noqa: E731
           rpca.robust_pca_batched(Xs, chunk_size=args.chunk_size))
       t = time.perf_counter()
       solve()
@@ -78,10 +78,12 @@ def bench(args) -> None:
       compile_s = first - t_jax
       Xs_np = np.asarray(Xs)
       t_np, outs = _median_time(
-          lambda: [numpy_inexact_alm(X, lam, tol=tol) for X in Xs_np], args.repeats)
+          lambda Xs_np=Xs_np, lam=lam, tol=tol: [numpy_inexact_alm(X, lam, tol=tol)
+                                                 for X in Xs_np],
+          args.repeats)
       L_np = np.stack([o[0] for o in outs])
       it_np = [o[2] for o in outs]
-      err = lambda L: float(np.median(  # noqa: E731
+      err = lambda L, data=data: float(np.median(  # noqa: E731
           np.linalg.norm(np.asarray(L, np.float64) - np.asarray(data.L, np.float64), axis=(1, 2))
           / np.linalg.norm(np.asarray(data.L, np.float64), axis=(1, 2))))
       svt = "Gram eigh" if dtype == "float64" else "thin SVD"
@@ -108,7 +110,7 @@ def svt_accuracy(args) -> None:
       mask = jax.random.uniform(k3, L.shape) < 0.05
       X = L + jnp.where(mask, jax.random.rademacher(k4, L.shape, dtype), 0)
       for route in ("svd", "gram"):
-        solve = lambda r=route: jax.block_until_ready(rpca.robust_pca(X, svt=r))  # noqa: E731
+        solve = lambda r=route, X=X: jax.block_until_ready(rpca.robust_pca(X, svt=r))  # noqa: E731
         solve()
         t, r = _median_time(solve, args.repeats)
         e = float(jnp.linalg.norm(r.L - L) / jnp.linalg.norm(L))

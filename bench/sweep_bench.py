@@ -113,7 +113,8 @@ def time_vmapped(s: train.Settings, cells: train.Cell, repeats: int, data=None) 
 
 
 def time_looped(s: train.Settings, cells: train.Cell, repeats: int) -> dict:
-  """Seconds per chunk when the same cells run one at a time through a jitted single-cell trainer."""
+  """Seconds per chunk when the same cells run one at a time through a jitted single-cell
+  trainer."""
   fns = train.make_train(s)
   n = sweep.num_cells(cells)
   one = [jax.tree.map(lambda a, i=i: jnp.asarray(a[i]), cells) for i in range(n)]
@@ -296,7 +297,8 @@ COMMANDS = {"throughput": cmd_throughput, "peak": cmd_peak, "efficiency": cmd_ef
 def main() -> None:
   p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
   p.add_argument("command", choices=[*COMMANDS, "all"])
-  p.add_argument("--sizes", default="quick,paper", help="layer-width presets: quick,diagnostic,paper")
+  p.add_argument("--sizes", default="quick,paper",
+                 help="layer-width presets: quick,diagnostic,paper")
   p.add_argument("--cells", type=int, default=30, help="cells in the sweep")
   p.add_argument("--chunk_steps", type=int, default=100, help="Adam steps per compiled call")
   p.add_argument("--repeats", type=int, default=5, help="timed calls; the median is reported")

@@ -5,8 +5,9 @@ PCP [Candès, Li, Ma & Wright 2011] is the convex surrogate of the combinatorial
     min_{L, S}  ‖L‖_* + λ ‖S‖₁   s.t.  X = L + S.
 
 The paper (Sec. 5.1, model 4) writes it as eq. (14) with the nuclear norm weighted by √n; that is
-the same problem with λ = 1/√n (divide by √n; n samples ≥ d, so 1/√max). We solve it with the inexact augmented Lagrange
-multiplier method, Algorithm 5 of [Lin, Chen & Ma 2010], with the published defaults:
+the same problem with λ = 1/√n (divide by √n; n samples ≥ d, so 1/√max). We solve it with the
+inexact augmented Lagrange multiplier method, Algorithm 5 of [Lin, Chen & Ma 2010], with the
+published defaults:
 
     λ = 1/√max(m, n),  μ₀ = 1.25/‖X‖₂,  μ̄ = 10⁷·μ₀,  ρ = 1.5,
     Y₀ = X / J(X),  J(X) = max(‖X‖₂, ‖X‖_∞/λ),  S₀ = 0,
@@ -18,8 +19,9 @@ multiplier method, Algorithm 5 of [Lin, Chen & Ma 2010], with the published defa
 The whole solve is one ``lax.while_loop``; it is jit-compiled and works under ``jax.vmap`` over a
 batch of same-shape matrices. Under vmap the loop runs until every matrix has converged; matrices
 that have finished keep their state (JAX's batched ``while_loop`` selects the old carry for them),
-so each result, iteration count included, equals the one of a solo run (tested). :func:`robust_pca_batched` bounds memory by mapping
-``vmap`` over chunks with ``lax.map`` and takes a per-matrix λ.
+so each result, iteration count included, equals the one of a solo run (tested).
+:func:`robust_pca_batched` bounds memory by mapping ``vmap`` over chunks with ``lax.map`` and
+takes a per-matrix λ.
 
 λ conventions (all accepted; any λ > 0 works):
   * ``1/√max(m, n)`` — Candès et al. (Thm 1.1), our default, and the one that recovers thin

@@ -7,10 +7,11 @@ quick-size cells (``bench/sweep_bench.py devices``, BENCHMARKS.md). So, unless `
 already sets ``--xla_force_host_platform_device_count``, it is set here to the number of cores
 this process may use, before JAX starts its backends (importing ``hidden_talents`` starts them).
 This happens only while ``python -m`` locates a launch module (``sys.argv[0] == "-m"``, as the
-Python docs specify), not when tests or other code import ``launch.configs``. It changes nothing on a GPU/TPU (the sweep
-uses the default backend's devices). Set ``XLA_FLAGS=--xla_force_host_platform_device_count=1``
-to turn it off; results agree with the single-device run to float rounding, which training can
-amplify, so compare runs made with the same device count.
+Python docs specify), not when tests or other code import ``launch.configs``. It changes nothing
+on a GPU/TPU (the sweep uses the default backend's devices). Set
+``XLA_FLAGS=--xla_force_host_platform_device_count=1`` to turn it off; results agree with the
+single-device run to float rounding, which training can amplify, so compare runs made with the
+same device count.
 """
 
 import os

@@ -58,7 +58,7 @@ def test_sweep_on_a_fixed_dataset_equals_looped_cells_and_ignores_the_generator(
   one = jax.jit(lambda c, dd: fns.evaluate(fns.run_chunk(fns.run_chunk(fns.init(c), c, dd)[0], c,
                                                          dd)[0], c, dd))
   for i in range(len(SPECS)):
-    ev = one(jax.tree.map(lambda a: jnp.asarray(a)[i], cells), jnp.asarray(data))
+    ev = one(jax.tree.map(lambda a, i=i: jnp.asarray(a)[i], cells), jnp.asarray(data))
     np.testing.assert_allclose(res.eval.nmse[i], float(ev.nmse), rtol=1e-4)
   # ν = 0: the input is the data itself, so doing nothing has zero error.
   assert res.eval.nmse_input[2] == 0.0

@@ -1,4 +1,5 @@
-"""Theorem 6 (Sec. 4, App. G): the exact trial objective against Monte Carlo and independent formulas."""
+"""Theorem 6 (Sec. 4, App. G): the exact trial objective against Monte Carlo and independent
+formulas."""
 
 import json
 import os

@@ -5,7 +5,8 @@ import subprocess
 import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_PROBE = "import sys; sys.argv[:1] = [{argv0!r}]; import launch, os; print(os.environ.get('XLA_FLAGS'))"
+_PROBE = ("import sys; sys.argv[:1] = [{argv0!r}]; import launch, os; "
+          "print(os.environ.get('XLA_FLAGS'))")
 
 
 def _xla_flags(argv0: str, env_flags: str | None) -> str:

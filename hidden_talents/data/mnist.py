@@ -54,7 +54,8 @@ def _load() -> tuple[np.ndarray, np.ndarray]:
 
 
 def load_mnist(num_images: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-  """All 70 000 MNIST digits (train, valid, test in the official order), or the first ``num_images``.
+  """All 70 000 MNIST digits (train, valid, test in the official order), or the first
+  ``num_images``.
 
   Returns:
     (images, labels): uint8 (N, 784) pixels in [0, 255] and uint8 (N,) labels 0–9 (read-only).

@@ -2,7 +2,8 @@
 
 Trial solution of the proof: latent dimension κ = 1, encoder μz = aᵀx with a fixed ``a`` that gives
 every sample its own code, σz² = λz, Σx = λx·I, and the piecewise-constant ("quantising") decoder
-mean μx(z) = x⁽ʰ⁽ᶻ⁾⁾ with h(z) = argminᵢ |z − μz⁽ⁱ⁾| (eqs. 89–90). Its objective (eq. 88, paper units)
+mean μx(z) = x⁽ʰ⁽ᶻ⁾⁾ with h(z) = argminᵢ |z − μz⁽ⁱ⁾| (eqs. 89–90). Its objective (eq. 88, paper
+units)
 
   L = Σᵢ { E_ε[ ‖xᵢ − x⁽ʰ⁽μz⁽ⁱ⁾ + √λz ε⁾⁾‖² ] / λx + d·log λx + λz − log λz + (μz⁽ⁱ⁾)² }
 
@@ -56,7 +57,8 @@ def quantizing_decoder(X: ArrayLike, mu_z: ArrayLike):
 
 
 def cell_probabilities(mu_z: ArrayLike, lam_z: ArrayLike) -> jax.Array:
-  """P[i, j] = P(h(μz⁽ⁱ⁾ + √λz ε) = j), ε ~ N(0, 1); accurate in the far tails (no 1 − 1 cancellation)."""
+  """P[i, j] = P(h(μz⁽ⁱ⁾ + √λz ε) = j), ε ~ N(0, 1); accurate in the far tails (no 1 − 1
+  cancellation)."""
   mu_z = jnp.asarray(mu_z)
   lo, hi = quantizer_cells(mu_z)
   sd = jnp.sqrt(lam_z)
@@ -117,7 +119,8 @@ def ppca_minimum(X: ArrayLike, kappa: int = 1) -> tuple[float, float]:
 
 def affine_minimum_at(X: ArrayLike, lam: ArrayLike, kappa: int = 1) -> np.ndarray:
   """The affine-decoder cost (eq. 5) minimised over W and b with the decoder variance FIXED at λ:
-  n·[Σ_{j≤κ} (log max(ℓⱼ, λ) + ℓⱼ/max(ℓⱼ, λ)) + Σ_{j>κ} (log λ + ℓⱼ/λ)] — it grows like 1/λ as λ → 0."""
+  n·[Σ_{j≤κ} (log max(ℓⱼ, λ) + ℓⱼ/max(ℓⱼ, λ)) + Σ_{j>κ} (log λ + ℓⱼ/λ)] — it grows like 1/λ as
+  λ → 0."""
   X = np.asarray(X, np.float64)
   n = X.shape[0]
   ell = np.sort(np.linalg.eigvalsh(np.cov(X, rowvar=False, bias=True)))[::-1]

@@ -3,8 +3,9 @@
 Presets (``--config=launch/configs/mnist_denoising.py:<preset>``):
 
 * ``quick`` — 2000 digits, ν = 5 %…50 % (10 levels), narrower networks
-  x-E1(256)-E2(128)-E3(64)-μz(30)-D1(64)-D2(128)-D3(256)-μx, 2000 Adam steps per τ. Measured 6 min on 2 otherwise idle CPU cores (VAE τ = 1: 89 s,
-  τ = 5: 214 s, RPCA 37 s). Not converged: the VAE trails RPCA at every ν (README).
+  x-E1(256)-E2(128)-E3(64)-μz(30)-D1(64)-D2(128)-D3(256)-μx, 2000 Adam steps per τ. Measured
+  6 min on 2 otherwise idle CPU cores (VAE τ = 1: 89 s, τ = 5: 214 s, RPCA 37 s). Not converged:
+  the VAE trails RPCA at every ν (README).
       python -m launch.mnist_denoising --config=launch/configs/mnist_denoising.py:quick \
           --workdir=runs/mnist_denoising
 * ``paper`` — all 70 000 digits, the Sec. 5.2 networks x(784)-E1(1000)-E2(500)-E3(250)-μz(30)-
