@@ -4,6 +4,7 @@ returns/saves a figure."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import matplotlib
 
@@ -100,7 +101,8 @@ def sorted_curves(
     title: str,
     logy: bool = False,
 ) -> None:
-  """Sorted-value curves (Figure 2a column norms, Figure 4 mean Σz): one line per (label, values)."""
+  """Sorted-value curves (Figure 2a column norms, Figure 4 mean Σz): one line per (label,
+  values)."""
   fig, ax = plt.subplots(figsize=(5, 3.5))
   for label, values in curves:
     v = np.sort(np.asarray(values, dtype=float))
@@ -150,4 +152,63 @@ def rpca_success_map(
   if suptitle:
     fig.suptitle(suptitle, y=1.06)
   io.atomic_savefig(fig, path, dpi=120, bbox_inches="tight")
+  plt.close(fig)
+
+
+class CurveLine(NamedTuple):
+  """One line of a learning-curve panel: values (or a median) vs step, with an optional band."""
+
+  label: str
+  steps: np.ndarray
+  values: np.ndarray
+  band: tuple[np.ndarray, np.ndarray] | None = None  # (lower, upper), e.g. quartiles over cells
+
+
+def learning_curves(
+    panels: Sequence[tuple[str, Sequence[CurveLine], float | None]],
+    *,
+    path: str,
+    ylabel: str = "NMSE",
+    suptitle: str | None = None,
+    cols: int = 3,
+) -> None:
+  """Learning curves on log–log axes: ``panels`` is a list of (title, lines, reference), the
+  reference (e.g. the corrupted input's NMSE) a dashed horizontal line, or None."""
+  n = max(len(panels), 1)
+  cols = min(cols, n)
+  rows = -(-n // cols)
+  fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.1 * rows), squeeze=False)
+  for ax in axes.flat[n:]:
+    ax.set_visible(False)
+  for ax, (title, lines, ref) in zip(axes.flat, panels):
+    for line in lines:
+      steps = np.asarray(line.steps, float)
+      vals = np.asarray(line.values, float)
+      ok = np.isfinite(vals) & (vals > 0) & (steps > 0)
+      (h,) = ax.plot(steps[ok], vals[ok], marker=".", ms=3, lw=1.2, label=line.label)
+      if line.band is not None:
+        lo, hi = (np.asarray(b, float) for b in line.band)
+        okb = ok & np.isfinite(lo) & np.isfinite(hi) & (lo > 0)
+        ax.fill_between(steps[okb], lo[okb], hi[okb], color=h.get_color(), alpha=0.15, lw=0)
+    if ref is not None and np.isfinite(ref) and ref > 0:
+      ax.axhline(ref, color="k", ls="--", lw=0.8, label="corrupted input")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_title(title, fontsize=9)
+    ax.set_xlabel("step")
+    ax.set_ylabel(ylabel)
+    ax.grid(True, which="both", alpha=0.2)
+  handles, labels = [], []
+  for ax in axes.flat[:n]:
+    for h, lab in zip(*ax.get_legend_handles_labels()):
+      if lab not in labels:
+        handles.append(h)
+        labels.append(lab)
+  if handles:
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 5), fontsize=8,
+               bbox_to_anchor=(0.5, 0.0))
+  if suptitle:
+    fig.suptitle(suptitle)
+  fig.tight_layout(rect=(0, 0.06 + 0.02 * (len(labels) // 5), 1, 0.97 if suptitle else 1))
+  io.atomic_savefig(fig, path, dpi=110)
   plt.close(fig)

@@ -31,22 +31,30 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from hidden_talents import io, train
+from hidden_talents import curves, io, train
 from hidden_talents.data import manifold
 from hidden_talents.objectives.unified import LossCoefficients, model_coefficients
-
-MODELS = ("vae", "ae_l2", "ae_l1")
 
 
 @dataclasses.dataclass(frozen=True)
 class CellInfo:
-  """Human-readable description of one cell (host side)."""
+  """Human-readable description of one cell (host side).
+
+  ``model`` is 'vae', 'ae_l2', 'ae_l1' or 'vae_warmup' (the VAE with a KL warm-up of
+  ``kl_warmup`` steps, ``train.Cell.kl_warmup``).
+  """
 
   model: str
   c2: float
   kappa: int
   nu: float
   seed: int
+  kl_warmup: float = 0.0
+
+  def label(self) -> dict:
+    """Grid coordinates for metrics.jsonl."""
+    return {"model": self.model, "c2": self.c2, "kappa": self.kappa, "nu": self.nu,
+            "seed": self.seed, "kl_warmup": self.kl_warmup}
 
 
 def cell_keys(seed: int, kappa: int, nu: float) -> tuple[np.ndarray, ...]:
@@ -70,10 +78,11 @@ def make_cells(infos: Sequence[CellInfo]) -> train.Cell:
   rows = []
   for info in infos:
     data, corrupt, init, trn = cell_keys(info.seed, info.kappa, info.nu)
-    co = model_coefficients(info.model, info.c2)
+    co = model_coefficients(info.model.removesuffix("_warmup"), info.c2)
     rows.append(train.Cell(
         kappa=np.int32(info.kappa), nu=np.float32(info.nu), data_key=data, corrupt_key=corrupt,
-        init_key=init, train_key=trn, coeffs=LossCoefficients(*[np.float32(v) for v in co])))
+        init_key=init, train_key=trn, coeffs=LossCoefficients(*[np.float32(v) for v in co]),
+        kl_warmup=np.float32(info.kl_warmup)))
   return jax.tree.map(lambda *a: np.stack(a), *rows)
 
 
@@ -95,6 +104,9 @@ class SweepResult(NamedTuple):
   wall_seconds: float
   train_seconds: float
   params: Any = None  # trained parameters, leading cell axis (only with return_params=True)
+  curves: train.CurveMetrics | None = None  # each field (evals, cells): the learning curves
+  curve_steps: np.ndarray | None = None  # (evals,) step of each curve point
+  vae_objective_refit: np.ndarray | None = None  # (cells,) with refit_head: VAE cost, refit Σz head
 
 
 def fingerprint(settings: train.Settings, cells: train.Cell, num_steps: int,
@@ -115,7 +127,8 @@ def fingerprint(settings: train.Settings, cells: train.Cell, num_steps: int,
 
 
 def check_data(settings: train.Settings, data) -> np.ndarray | None:
-  """Validates a fixed data set for ``run_sweep``: shape (num_samples, data_dim), finite; float32."""
+  """Validates a fixed data set for ``run_sweep``: shape (num_samples, data_dim), finite;
+  float32."""
   if data is None:
     return None
   data = np.asarray(data)
@@ -170,6 +183,35 @@ def _mesh() -> Mesh | None:
   return Mesh(np.array(devices), ("cells",))
 
 
+class Compiled(NamedTuple):
+  """The jitted, cell-vmapped programs of one sweep (compiled on first call, once per shape)."""
+
+  init: Any  # cells -> TrainState
+  chunk: Any  # (state, cells, data) -> (state, ChunkMetrics): chunk_steps steps
+  evaluate: Any  # (state, cells, data) -> EvalMetrics over all n
+  curve: Any  # (state, cells, data) -> CurveMetrics on the evaluation subset
+  refit: Any  # (state, cells, data) -> state with the log σz² head refit
+  sharding: NamedSharding | None
+  num_devices: int
+
+
+def compile_sweep(settings: train.Settings) -> Compiled:
+  """``jit(vmap(...))`` of the per-cell functions, the cell axis sharded over local devices."""
+  fns = train.make_train(settings)
+  mesh = _mesh()
+  sharding = None if mesh is None else NamedSharding(mesh, PartitionSpec("cells"))
+  kw = {} if sharding is None else {"out_shardings": sharding}
+  per_cell = lambda f: jax.vmap(f, in_axes=(0, 0, None))
+  return Compiled(
+      init=jax.jit(jax.vmap(fns.init), **kw),
+      chunk=jax.jit(per_cell(fns.run_chunk), donate_argnums=(0,),
+                    **({} if sharding is None else {"out_shardings": (sharding, sharding)})),
+      evaluate=jax.jit(per_cell(fns.evaluate), **kw),
+      curve=jax.jit(per_cell(fns.curve_point), **kw),
+      refit=jax.jit(per_cell(fns.refit_logvar_head), **kw),
+      sharding=sharding, num_devices=1 if mesh is None else mesh.devices.size)
+
+
 class Progress:
   """One status line per update: cells, steps, samples/s, ETA (carriage return on a TTY)."""
 
@@ -203,29 +245,132 @@ class Progress:
     print(line, end=end, file=sys.stderr, flush=True)
 
 
-def _save_ckpt(path: str, state: Any, chunk: int, history: list, failed_at: np.ndarray,
-               fp: str) -> None:
-  leaves = jax.tree.leaves(jax.device_get(state))
-  arrays = {f"leaf_{i:04d}": np.asarray(x) for i, x in enumerate(leaves)}
-  arrays["chunk"] = np.int64(chunk)
-  arrays["history"] = np.asarray(history, np.float32).reshape(len(history), -1, 3)
-  arrays["failed_at"] = failed_at
-  arrays["fingerprint"] = np.asarray(fp)
-  io.atomic_write_npz(path, arrays)
+class GroupRun(NamedTuple):
+  """What training a group of cells produced (numpy, padded cell axis)."""
+
+  state: Any
+  failed_at: np.ndarray  # (cells,) step of the chunk start before failure, -1 if none
+  history: list  # per chunk (cells, 3)
+  curves: list  # per evaluation (fields, cells)
+  curve_steps: list  # per evaluation, its step
 
 
-def _load_ckpt(path: str, template: Any, fp: str):
-  data = io.load_npz(path)
-  if str(data["fingerprint"]) != fp:
-    raise ValueError(
-        f"{path} was written by a run with different settings or cells; use a new --workdir "
-        "or delete it")
-  treedef = jax.tree.structure(template)
-  n = treedef.num_leaves
-  leaves = [data[f"leaf_{i:04d}"] for i in range(n)]
-  state = jax.tree.unflatten(treedef, leaves)
-  history = list(data["history"])
-  return state, int(data["chunk"]), history, data["failed_at"]
+class GroupStore:
+  """Checkpoints of one group of a sweep: ``<tag>_g<k>.ckpt.npz`` while it trains (state,
+  history, curves) and ``<tag>_g<k>.done.npz`` (results) once finished. Both carry the run's
+  fingerprint; a file of another run is refused."""
+
+  def __init__(self, workdir: str | None, tag: str, group: int, fp: str):
+    self.fp = fp
+    self.ckpt = self.done = None
+    if workdir is not None:
+      self.ckpt = os.path.join(workdir, f"{tag}_g{group:03d}.ckpt.npz")
+      self.done = os.path.join(workdir, f"{tag}_g{group:03d}.done.npz")
+
+  def _check(self, d: dict, path: str) -> dict:
+    if str(d["fingerprint"]) != self.fp:
+      raise ValueError(
+          f"{path} comes from a different run (other settings or cells); use a new --workdir "
+          "or delete it")
+    return d
+
+  def load_done(self) -> dict | None:
+    if self.done is None or not os.path.exists(self.done):
+      return None
+    return self._check(io.load_npz(self.done), self.done)
+
+  def save_done(self, arrays: dict) -> None:
+    if self.done is not None:
+      io.atomic_write_npz(self.done, dict(arrays, fingerprint=np.asarray(self.fp)))
+      if os.path.exists(self.ckpt):
+        os.remove(self.ckpt)
+
+  def save_ckpt(self, run: GroupRun, chunk: int) -> None:
+    leaves = jax.tree.leaves(jax.device_get(run.state))
+    arrays = {f"leaf_{i:04d}": np.asarray(x) for i, x in enumerate(leaves)}
+    arrays.update(chunk=np.int64(chunk), failed_at=run.failed_at, fingerprint=np.asarray(self.fp),
+                  history=np.asarray(run.history, np.float32).reshape(len(run.history), -1, 3),
+                  curves=np.asarray(run.curves, np.float32).reshape(
+                      len(run.curves), len(train.CurveMetrics._fields), -1),
+                  curve_steps=np.asarray(run.curve_steps, np.int64))
+    io.atomic_write_npz(self.ckpt, arrays)
+
+  def load_ckpt(self, template: Any) -> tuple[GroupRun, int] | None:
+    if self.ckpt is None or not os.path.exists(self.ckpt):
+      return None
+    d = self._check(io.load_npz(self.ckpt), self.ckpt)
+    treedef = jax.tree.structure(template)
+    state = jax.tree.unflatten(treedef, [d[f"leaf_{i:04d}"] for i in range(treedef.num_leaves)])
+    return GroupRun(state, d["failed_at"], list(d["history"]), list(d["curves"]),
+                    [int(t) for t in d["curve_steps"]]), int(d["chunk"])
+
+
+def auto_eval_every(num_chunks: int, points: int = 25) -> int:
+  """Chunks between learning-curve points so that a run has about ``points`` of them."""
+  return max(1, num_chunks // points)
+
+
+def curve_chunks(num_chunks: int, eval_every: int) -> frozenset[int]:
+  """Chunk counts after which a learning-curve point is taken: every ``eval_every`` chunks, the
+  powers of two (so log-step axes show the early phase too) and the last chunk."""
+  powers = {2**i for i in range(num_chunks.bit_length()) if 2**i <= num_chunks}
+  return frozenset(set(range(eval_every, num_chunks + 1, eval_every)) | powers | {num_chunks})
+
+
+def train_group(compiled: Compiled, settings: train.Settings, gcells: train.Cell, data,
+                run: GroupRun, *, start_chunk: int, num_chunks: int, eval_every: int, on_chunk=None,
+                stop_after: int | None = None) -> tuple[GroupRun, float, int] | None:
+  """Trains a group from ``start_chunk`` to ``num_chunks``; returns (run, train seconds, chunks
+  run), or None when stopped after ``stop_after`` chunks (a simulated interruption, for tests).
+
+  After every chunk ``on_chunk(run, chunk_done, new_curve_point_or_None, newly_failed)`` is called
+  (progress, metrics.jsonl, checkpoints). Curve points are taken after the chunks of
+  ``curve_chunks(num_chunks, eval_every)``.
+  """
+  at = curve_chunks(num_chunks, eval_every)
+  state, failed_at, history, curves, curve_steps = run
+  seconds, ran = 0.0, 0
+  for c in range(start_chunk, num_chunks):
+    if stop_after is not None and ran >= stop_after:
+      return None
+    t0 = time.time()
+    state, m = compiled.chunk(state, gcells, data)
+    m = np.stack([np.asarray(m.loss), np.asarray(m.data), np.asarray(m.kl)], axis=-1)
+    failed = np.asarray(state.failed)
+    seconds += time.time() - t0
+    ran += 1
+    newly = failed & (failed_at < 0)
+    failed_at = np.where(newly, c * settings.chunk_steps, failed_at)
+    history.append(m)
+    point = None
+    if c + 1 in at:
+      point = np.stack([np.asarray(f, np.float32)
+                        for f in jax.device_get(compiled.curve(state, gcells, data))])
+      curves.append(point)
+      curve_steps.append((c + 1) * settings.chunk_steps)
+    run = GroupRun(state, failed_at, history, curves, curve_steps)
+    if on_chunk is not None:
+      on_chunk(run, c + 1, point, newly)
+  return run, seconds, ran
+
+
+def _pad(idx: np.ndarray, size: int) -> np.ndarray:
+  return np.concatenate([idx, np.full(size - len(idx), idx[-1])])
+
+
+def _group_results(ev: train.EvalMetrics, run: GroupRun, n: int,
+                   refit_obj: np.ndarray | None) -> dict:
+  """The arrays of a finished group (first ``n`` = unpadded cells), as stored in its done file."""
+  arrays = {f"eval_{f}": np.asarray(getattr(ev, f))[:n] for f in train.EvalMetrics._fields}
+  arrays.update(
+      failed=np.asarray(run.state.failed)[:n], failed_at=run.failed_at[:n],
+      history=np.asarray(run.history, np.float32).reshape(len(run.history), -1, 3)[:, :n],
+      curves=np.asarray(run.curves, np.float32).reshape(
+          len(run.curves), len(train.CurveMetrics._fields), -1)[:, :, :n],
+      curve_steps=np.asarray(run.curve_steps, np.int64))
+  if refit_obj is not None:
+    arrays["vae_objective_refit"] = np.asarray(refit_obj)[:n]
+  return arrays
 
 
 def run_sweep(
@@ -242,6 +387,9 @@ def run_sweep(
     data=None,
     return_params: bool = False,
     cache_bytes: int = CACHE_BYTES,
+    eval_every: int = 0,
+    labels: Sequence[dict] | None = None,
+    refit_head: bool = False,
 ) -> SweepResult:
   """Trains every cell for ``num_steps`` steps and evaluates it (see module docstring).
 
@@ -249,8 +397,9 @@ def run_sweep(
     settings: static settings; ``settings.chunk_steps`` steps run per compiled call.
     cells: a ``train.Cell`` with a leading cell axis (``make_cells``).
     num_steps: total optimiser steps per cell; rounded up to whole chunks.
-    workdir: where checkpoints go (``<workdir>/<tag>_g<k>.ckpt.npz``); None = no checkpoints.
-    tag: file-name prefix of this sweep's checkpoints.
+    workdir: where checkpoints (``<workdir>/<tag>_g<k>.ckpt.npz``) and the learning curves
+      (``metrics.jsonl``, ``curves`` module) go; None = neither is written.
+    tag: file-name prefix of this sweep's checkpoints and its ``tag`` in metrics.jsonl.
     cells_per_group: cells per compiled call (0 = all at once); bounds device memory.
     checkpoint_every: chunks between checkpoints.
     progress: print a status line per chunk to stderr.
@@ -262,6 +411,12 @@ def run_sweep(
     cache_bytes: without ``data``, the streamed manifolds are computed once into a table
       (``clean_data_table``) when it fits in this many bytes; 0 = always stream. Results agree
       with streaming to float rounding (which training amplifies).
+    eval_every: chunks between learning-curve points (``train.CurveMetrics`` on the first
+      ``settings.eval_subset`` samples); 0 = about 25 points per run. The powers of two and the
+      last chunk always have one (``curve_chunks``).
+    labels: per cell, its grid coordinates (e.g. model, C2, κ, ν) for metrics.jsonl.
+    refit_head: after training, also report every cell's VAE cost with its log σz² head refit
+      (``train.refit_logvar_head``): the VAE objective of an autoencoder's solution.
 
   Returns:
     ``SweepResult`` with numpy arrays.
@@ -270,10 +425,13 @@ def run_sweep(
     raise ValueError(f"num_steps must be positive, got {num_steps}")
   if checkpoint_every <= 0:
     raise ValueError(f"checkpoint_every must be positive, got {checkpoint_every}")
+  if eval_every < 0:
+    raise ValueError(f"eval_every must be ≥ 0 (0 = automatic), got {eval_every}")
   data = check_data(settings, data)
   t_start = time.time()
-  fns = train.make_train(settings)
   total = num_cells(cells)
+  if labels is not None and len(labels) != total:
+    raise ValueError(f"labels has {len(labels)} entries for {total} cells")
   kappa = np.asarray(cells.kappa)
   if np.any(kappa < 1) or np.any(kappa > settings.kappa_max):
     raise ValueError(f"every κ must be in [1, kappa_max={settings.kappa_max}], got {kappa}")
@@ -282,114 +440,117 @@ def run_sweep(
     if cached is not None:
       data, slot = cached
       cells = cells._replace(data_slot=slot)
+  compiled = compile_sweep(settings)
   group = total if cells_per_group <= 0 else min(cells_per_group, total)
-  mesh = _mesh()
-  n_dev = 1 if mesh is None else mesh.devices.size
-  group_padded = -(-group // n_dev) * n_dev
-  sharding = None if mesh is None else NamedSharding(mesh, PartitionSpec("cells"))
-  jit_kw = {} if sharding is None else {"out_shardings": sharding}
-  init_fn = jax.jit(jax.vmap(fns.init), **jit_kw)
-  chunk_fn = jax.jit(jax.vmap(fns.run_chunk, in_axes=(0, 0, None)), donate_argnums=(0,),
-                     **({} if sharding is None else {"out_shardings": (sharding, sharding)}))
-  eval_fn = jax.jit(jax.vmap(fns.evaluate, in_axes=(0, 0, None)), **jit_kw)
+  group_padded = -(-group // compiled.num_devices) * compiled.num_devices
   num_chunks = -(-num_steps // settings.chunk_steps)
+  eval_every = eval_every or auto_eval_every(num_chunks)
   fp = fingerprint(settings, cells, num_chunks * settings.chunk_steps, data)
   if data is not None:
-    data = jax.device_put(data, None if mesh is None else NamedSharding(mesh, PartitionSpec()))
-
-  evals, failed_all, failed_at_all, hist_all, params_all = [], [], [], [], []
-  train_seconds = 0.0
+    data = jax.device_put(data, None if compiled.sharding is None
+                          else NamedSharding(compiled.sharding.mesh, PartitionSpec()))
+  log = None if workdir is None else curves.MetricsLog(workdir, tag, labels)
+  groups, params_all, train_seconds, chunks_run = [], [], 0.0, 0
   n_groups = -(-total // group)
-  chunks_run = 0
   for g in range(n_groups):
     lo, hi = g * group, min((g + 1) * group, total)
-    idx = np.arange(lo, hi)
-    idx_padded = np.concatenate([idx, np.full(group_padded - len(idx), hi - 1)])
-    gcells = take(cells, idx_padded)
-    if sharding is not None:
-      gcells = jax.device_put(gcells, sharding)
-    done_path = ckpt_path = None
-    if workdir is not None:
-      done_path = os.path.join(workdir, f"{tag}_g{g:03d}.done.npz")
-      ckpt_path = os.path.join(workdir, f"{tag}_g{g:03d}.ckpt.npz")
-    if done_path and os.path.exists(done_path):
-      d = io.load_npz(done_path)
-      if str(d["fingerprint"]) != fp:
-        raise ValueError(f"{done_path} comes from a different run; use a new --workdir")
-      n = len(idx)
-      evals.append(train.EvalMetrics(*[d[f"eval_{f}"][:n] for f in train.EvalMetrics._fields]))
-      failed_all.append(d["failed"][:n])
-      failed_at_all.append(d["failed_at"][:n])
-      hist_all.append(d["history"][:, :n])
-      if return_params:
-        if "param_0000" not in d:
-          raise ValueError(f"{done_path} has no parameters (written without return_params); "
-                           "use a new --workdir")
-        ptree = jax.tree.structure(jax.eval_shape(init_fn, gcells).params)
-        params_all.append(jax.tree.unflatten(
-            ptree, [d[f"param_{i:04d}"][:n] for i in range(ptree.num_leaves)]))
-      continue
-    template = jax.eval_shape(init_fn, gcells)
-    start_chunk, history = 0, []
-    failed_at = np.full(group_padded, -1, np.int64)
-    if ckpt_path and os.path.exists(ckpt_path):
-      state, start_chunk, history, failed_at = _load_ckpt(ckpt_path, template, fp)
-      state = jax.device_put(state, sharding) if sharding is not None else jax.device_put(state)
-    else:
-      state = init_fn(gcells)
-    label = f"[{tag} {g + 1}/{n_groups}]"
-    bar = Progress(num_chunks * settings.chunk_steps, len(idx), settings.batch_size, label,
-                   progress)
-    bar.update(start_chunk * settings.chunk_steps, int(np.sum(failed_at >= 0)), float("nan"))
-    for c in range(start_chunk, num_chunks):
-      if stop_after_chunks is not None and chunks_run >= stop_after_chunks:
+    gcells = take(cells, _pad(np.arange(lo, hi), group_padded))
+    if compiled.sharding is not None:
+      gcells = jax.device_put(gcells, compiled.sharding)
+    store = GroupStore(workdir, tag, g, fp)
+    done = store.load_done()
+    template = jax.eval_shape(compiled.init, gcells)
+    if done is None:
+      out = _train_and_evaluate_group(
+          compiled, settings, gcells, data, store, log, template, lo=lo, hi=hi,
+          num_chunks=num_chunks, eval_every=eval_every, checkpoint_every=checkpoint_every,
+          label=f"[{tag} {g + 1}/{n_groups}]", progress=progress, refit_head=refit_head,
+          stop_after=None if stop_after_chunks is None else stop_after_chunks - chunks_run)
+      if out is None:
         return None  # simulated interruption (tests)
-      t0 = time.time()
-      state, m = chunk_fn(state, gcells, data)
-      m = np.stack([np.asarray(m.loss), np.asarray(m.data), np.asarray(m.kl)], axis=-1)
-      failed = np.asarray(state.failed)
-      train_seconds += time.time() - t0
-      chunks_run += 1
-      newly = failed & (failed_at < 0)
-      if np.any(newly):
-        for j in np.nonzero(newly[: len(idx)])[0]:
-          print(f"{label} cell {lo + j} became non-finite before step "
-                f"{(c + 1) * settings.chunk_steps}; it is frozen and reported as failed",
-                file=sys.stderr)
-        failed_at[newly] = c * settings.chunk_steps
-      history.append(m)
-      finite = m[: len(idx), 0][np.isfinite(m[: len(idx), 0])]
-      bar.update((c + 1) * settings.chunk_steps, int(np.sum(failed[: len(idx)])),
-                 float(np.median(finite)) if finite.size else float("nan"))
-      if ckpt_path and ((c + 1) % checkpoint_every == 0 or c + 1 == num_chunks):
-        _save_ckpt(ckpt_path, state, c + 1, history, failed_at, fp)
-    ev = jax.device_get(eval_fn(state, gcells, data))
-    failed = np.asarray(state.failed)
-    hist = np.asarray(history, np.float32).reshape(len(history), group_padded, 3)
-    n = len(idx)
-    ev = train.EvalMetrics(*[np.asarray(f)[:n] for f in ev])
-    evals.append(ev)
-    failed_all.append(failed[:n])
-    failed_at_all.append(failed_at[:n])
-    hist_all.append(hist[:, :n])
-    if return_params:
-      params_all.append(jax.tree.map(lambda a: np.asarray(a)[:n], jax.device_get(state.params)))
-    if done_path:
-      arrays = {f"eval_{f}": getattr(ev, f) for f in train.EvalMetrics._fields}
-      arrays.update(failed=failed[:n], failed_at=failed_at[:n], history=hist[:, :n],
-                    fingerprint=np.asarray(fp))
+      done, state, seconds, ran = out
+      train_seconds += seconds
+      chunks_run += ran
       if return_params:
-        arrays.update({f"param_{i:04d}": a for i, a in enumerate(jax.tree.leaves(params_all[-1]))})
-      io.atomic_write_npz(done_path, arrays)
-      if os.path.exists(ckpt_path):
-        os.remove(ckpt_path)
-  ev = train.EvalMetrics(*[np.concatenate([getattr(e, f) for e in evals])
-                           for f in train.EvalMetrics._fields])
-  failed = np.concatenate(failed_all)
-  nmse = np.where(failed, np.nan, ev.nmse)
-  ev = ev._replace(nmse=nmse)
-  return SweepResult(eval=ev, failed=failed, failed_at_step=np.concatenate(failed_at_all),
-                     history=np.concatenate(hist_all, axis=1), wall_seconds=time.time() - t_start,
-                     train_seconds=train_seconds,
-                     params=(jax.tree.map(lambda *a: np.concatenate(a), *params_all)
-                             if return_params else None))
+        n = hi - lo
+        params = jax.tree.map(lambda a, n=n: np.asarray(a)[:n], jax.device_get(state.params))
+        done.update({f"param_{i:04d}": a for i, a in enumerate(jax.tree.leaves(params))})
+      store.save_done(done)
+    if refit_head and "vae_objective_refit" not in done:
+      raise ValueError(f"{store.done} was written without refit_head; use a new --workdir")
+    if return_params:
+      if "param_0000" not in done:
+        raise ValueError(f"{store.done} has no parameters (written without return_params); "
+                         "use a new --workdir")
+      ptree = jax.tree.structure(template.params)
+      params_all.append(jax.tree.unflatten(
+          ptree, [done[f"param_{i:04d}"] for i in range(ptree.num_leaves)]))
+    groups.append(done)
+  return _collect(groups, params_all if return_params else None, refit_head,
+                  wall_seconds=time.time() - t_start, train_seconds=train_seconds)
+
+
+def _train_and_evaluate_group(compiled, settings, gcells, data, store, log, template, *, lo, hi,
+                              num_chunks, eval_every, checkpoint_every, label, progress,
+                              refit_head, stop_after):
+  """One group: resume or start, train with progress / metrics.jsonl / checkpoints, evaluate."""
+  n, padded = hi - lo, int(np.shape(gcells.kappa)[0])
+  resumed = store.load_ckpt(template)
+  if resumed is None:
+    run, start_chunk = GroupRun(compiled.init(gcells), np.full(padded, -1, np.int64), [], [],
+                                []), 0
+  else:
+    run, start_chunk = resumed
+    state = run.state
+    run = run._replace(state=jax.device_put(state, compiled.sharding)
+                       if compiled.sharding is not None else jax.device_put(state))
+  if log is not None:
+    log.truncate(range(lo, hi), start_chunk * settings.chunk_steps)
+  bar = Progress(num_chunks * settings.chunk_steps, n, settings.batch_size, label, progress)
+  bar.update(start_chunk * settings.chunk_steps, int(np.sum(run.failed_at >= 0)), float("nan"))
+
+  def on_chunk(run: GroupRun, chunk: int, point, newly) -> None:
+    step = chunk * settings.chunk_steps
+    for j in np.nonzero(newly[:n])[0]:
+      print(f"{label} cell {lo + j} became non-finite before step {step}; it is frozen and "
+            "reported as failed", file=sys.stderr)
+    if point is not None and log is not None:
+      log.append(step, range(lo, hi), dict(zip(train.CurveMetrics._fields, point[:, :n])))
+    loss = run.history[-1][:n, 0]
+    finite = loss[np.isfinite(loss)]
+    bar.update(step, int(np.sum(np.asarray(run.state.failed)[:n])),
+               float(np.median(finite)) if finite.size else float("nan"))
+    if chunk % checkpoint_every == 0 or chunk == num_chunks:
+      if store.ckpt:
+        store.save_ckpt(run, chunk)
+
+  out = train_group(compiled, settings, gcells, data, run, start_chunk=start_chunk,
+                    num_chunks=num_chunks, eval_every=eval_every, on_chunk=on_chunk,
+                    stop_after=stop_after)
+  if out is None:
+    return None
+  run, seconds, ran = out
+  ev = jax.device_get(compiled.evaluate(run.state, gcells, data))
+  refit_obj = None
+  if refit_head:
+    refit = compiled.refit(run.state, gcells, data)
+    refit_obj = np.asarray(jax.device_get(compiled.evaluate(refit, gcells, data)).vae_objective)
+  return _group_results(ev, run, n, refit_obj), run.state, seconds, ran
+
+
+def _collect(groups: list[dict], params_all, refit_head: bool, *, wall_seconds: float,
+             train_seconds: float) -> SweepResult:
+  """Concatenates the groups' results; a failed cell's NMSE is NaN."""
+  cat = lambda key, axis=0: np.concatenate([d[key] for d in groups], axis=axis)
+  ev = train.EvalMetrics(*[cat(f"eval_{f}") for f in train.EvalMetrics._fields])
+  failed = cat("failed")
+  ev = ev._replace(nmse=np.where(failed, np.nan, ev.nmse))
+  curve_arr = cat("curves", axis=2)  # (evals, fields, cells)
+  return SweepResult(
+      eval=ev, failed=failed, failed_at_step=cat("failed_at"), history=cat("history", axis=1),
+      wall_seconds=wall_seconds, train_seconds=train_seconds,
+      params=(jax.tree.map(lambda *a: np.concatenate(a), *params_all)
+              if params_all is not None else None),
+      curves=train.CurveMetrics(*[curve_arr[:, i] for i in range(curve_arr.shape[1])]),
+      curve_steps=groups[0]["curve_steps"],
+      vae_objective_refit=cat("vae_objective_refit") if refit_head else None)

@@ -4,10 +4,16 @@
 functions of array arguments only:
 
 * ``init(cell) -> TrainState``
-* ``run_chunk(state, cell, data=None) -> (TrainState, ChunkMetrics)`` — ``settings.chunk_steps`` Adam steps
-  under ``lax.scan``;
-* ``evaluate(state, cell, data=None) -> EvalMetrics`` — NMSE (eq. 20) over all n samples, in chunks, plus Σz
-  statistics (Sec. 5.3) and the first decoder layer's column norms (Sec. 5.2).
+* ``run_chunk(state, cell, data=None) -> (TrainState, ChunkMetrics)`` — ``settings.chunk_steps``
+  Adam steps under ``lax.scan``;
+* ``evaluate(state, cell, data=None) -> EvalMetrics`` — NMSE (eq. 20) over all n samples, in
+  chunks, plus Σz statistics (Sec. 5.3), the first decoder layer's column norms (Sec. 5.2) and the
+  objectives;
+* ``curve_point(state, cell, data=None) -> CurveMetrics`` — one learning-curve point on a fixed
+  evaluation subset (the first ``eval_subset`` samples);
+* ``refit_logvar_head(state, cell, data=None) -> TrainState`` — ``refit_steps`` Adam steps on the
+  encoder's log σz² head alone under the VAE objective (every other parameter frozen): the VAE
+  objective of an autoencoder's solution, with the best Σz head given its μz and decoder.
 
 A cell is described by arrays (``Cell``): manifold dimension κ, outlier ratio ν, PRNG keys and the
 model's loss coefficients; so ``jax.vmap`` over cells trains a whole grid (several models
@@ -29,6 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
@@ -36,14 +43,17 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from hidden_talents import models
+from hidden_talents import metrics, models
 from hidden_talents.data import corrupt, manifold
 from hidden_talents.objectives.unified import (
-    LossCoefficients,
-    clip_logvar,
-    reparameterize,
-    unified_cost,
+  LossCoefficients,
+  clip_logvar,
+  reparameterize,
+  unified_cost,
 )
+
+LR_SCHEDULES = ("constant", "cosine", "exponential")
+VAE_COEFFICIENTS = LossCoefficients(noise=1.0, kl=1.0, c2=1.0, c1=0.0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,6 +82,13 @@ class Settings:
   uniform_range: tuple[float, float] = (0.0, 255.0)  # [low, high] of 'uniform' outliers (App. A)
   outlier_scale: float = 1.0  # 'gaussian' outliers are outlier_scale · N(0, 1) (Sec. 5.1: 1)
   grad_clip: float = 0.0  # global-norm clip; 0 = off
+  # Learning rate: 'constant' (the paper's), or 'cosine' / 'exponential' decay from learning_rate
+  # to lr_end over schedule_steps steps (then held at lr_end).
+  lr_schedule: str = "constant"
+  lr_end: float = 1e-5
+  schedule_steps: int = 1
+  eval_subset: int = 1000  # rows (the first ones) of the fixed learning-curve evaluation subset
+  refit_steps: int = 500  # steps of refit_logvar_head
 
   def __post_init__(self):
     for name in ("data_dim", "kappa_max", "latent_dim", "num_samples", "batch_size", "chunk_steps",
@@ -96,6 +113,17 @@ class Settings:
     low, high = self.uniform_range
     if not (math.isfinite(low) and math.isfinite(high) and low < high):
       raise ValueError(f"uniform_range must be finite with low < high, got {self.uniform_range!r}")
+    if self.lr_schedule not in LR_SCHEDULES:
+      raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
+    if self.lr_schedule != "constant":
+      if not (0 < self.lr_end <= self.learning_rate and math.isfinite(self.lr_end)):
+        raise ValueError(f"lr_end must lie in (0, learning_rate={self.learning_rate}], got "
+                         f"{self.lr_end!r}")
+      if int(self.schedule_steps) <= 0:
+        raise ValueError(f"schedule_steps must be a positive integer, got {self.schedule_steps!r}")
+    for name in ("eval_subset", "refit_steps"):
+      if int(getattr(self, name)) <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
     if self.batch_size > self.num_samples:
       raise ValueError(
           f"batch_size ({self.batch_size}) must not exceed num_samples ({self.num_samples})")
@@ -114,6 +142,9 @@ class Cell(NamedTuple):
   # int32: this cell's row of a (slots, n, d) table of clean data given as ``data`` (the sweep's
   # cache of streamed manifolds, ``sweep.clean_data_table``); unused otherwise.
   data_slot: Any = np.int32(0)
+  # float32: KL warm-up (Bowman et al. 2016): the latent penalty (kl, c2, c1 terms) is scaled by
+  # β = min(1, step / kl_warmup) during training; 0 = off (the paper's protocol, β = 1).
+  kl_warmup: Any = np.float32(0.0)
 
 
 class TrainState(NamedTuple):
@@ -135,17 +166,39 @@ class EvalMetrics(NamedTuple):
   sigma_z_mean: jax.Array  # (latent_dim,) mean over samples of diag Σz
   sigma_z_hist: jax.Array  # (hist_bins,) counts of log10 diag Σz over all samples and dims
   w1_col_norms: jax.Array  # (latent_dim,) column norms of the first decoder layer W₁ (eq. 21)
+  objective: jax.Array  # the cell's own training cost per sample (β = 1, no weight decay)
+  vae_objective: jax.Array  # the VAE cost per sample (eq. 2, Σx optimised out) of this solution
+
+
+# fold_in tags of the evaluation, curve and refit noise: far above any step (the training batches
+# are fold_in(train_key, step)), so they never reuse a training batch's key.
+_EVAL_TAG, _CURVE_TAG, _REFIT_TAG = 2**32 - 1, 2**32 - 2, 2**32 - 3
+
+
+class CurveMetrics(NamedTuple):
+  """One learning-curve point of a cell on the fixed evaluation subset (the first rows)."""
+
+  nmse: jax.Array  # eq. 20 of μx(μz(x)) on the subset
+  objective: jax.Array  # the cell's training cost per sample (with β = 1; no weight decay)
+  data: jax.Array  # its data term per sample (Σⱼ log ξα …, eq. 87)
+  kl: jax.Array  # tr Σz − log|Σz| per sample
+  vae_objective: jax.Array  # the VAE cost per sample of this solution (encoder's Σz head)
+  sigma_z_near_zero: jax.Array  # latent dimensions with mean σz² < metrics.SIGMA_Z_NEAR_ZERO
+  nonzero_columns: jax.Array  # W₁ columns above the Sec. 5.2 threshold
 
 
 class TrainFns(NamedTuple):
   settings: Settings
   model: models.AutoEncoder
-  init: Any
-  run_chunk: Any
-  evaluate: Any
-  sample_batch: Any
-  reconstruct: Any
-  loss: Any  # loss(params, x, eps, coeffs) -> (loss, (data, kl)): one training-batch objective
+  init: Callable[[Cell], TrainState]
+  run_chunk: Callable[..., tuple[TrainState, ChunkMetrics]]
+  evaluate: Callable[..., EvalMetrics]
+  sample_batch: Callable[..., tuple[jax.Array, jax.Array, jax.Array]]
+  reconstruct: Callable[[Any, jax.Array], tuple[jax.Array, jax.Array, jax.Array]]
+  # loss(params, x, eps, coeffs) -> (loss, (data, kl)): one training-batch objective
+  loss: Callable[..., tuple[jax.Array, tuple[jax.Array, jax.Array]]]
+  curve_point: Callable[..., CurveMetrics]
+  refit_logvar_head: Callable[..., TrainState]
 
 
 def make_model(s: Settings) -> models.AutoEncoder:
@@ -154,8 +207,34 @@ def make_model(s: Settings) -> models.AutoEncoder:
       latent_dim=s.latent_dim, data_dim=s.data_dim, logvar_bias_init=s.logvar_bias_init)
 
 
+def kl_weight(step: jax.Array, warmup: jax.Array) -> jax.Array:
+  """KL warm-up weight β = min(1, step / warmup) at 0-based ``step``; 1 when ``warmup`` is 0."""
+  step = jnp.asarray(step, jnp.float32)
+  return jnp.where(warmup > 0, jnp.minimum(1.0, step / jnp.maximum(warmup, 1.0)), 1.0)
+
+
+def warmup_coefficients(coeffs: LossCoefficients, warmup: jax.Array,
+                        step: jax.Array) -> LossCoefficients:
+  """The latent penalty (kl, c2, c1: the VAE's whole 2·KL of eq. 3) scaled by ``kl_weight``; the
+  data term is untouched. With ``warmup`` = 0 the coefficients are unchanged (β = 1 exactly)."""
+  beta = kl_weight(step, warmup)
+  return coeffs._replace(kl=beta * coeffs.kl, c2=beta * coeffs.c2, c1=beta * coeffs.c1)
+
+
+def learning_rate(s: Settings) -> float | optax.Schedule:
+  """The constant learning rate, or the ``lr_schedule`` decay to ``lr_end`` over
+  ``schedule_steps`` steps (held at ``lr_end`` afterwards)."""
+  if s.lr_schedule == "cosine":
+    return optax.cosine_decay_schedule(s.learning_rate, s.schedule_steps,
+                                       alpha=s.lr_end / s.learning_rate)
+  if s.lr_schedule == "exponential":
+    return optax.exponential_decay(s.learning_rate, s.schedule_steps,
+                                   decay_rate=s.lr_end / s.learning_rate, end_value=s.lr_end)
+  return s.learning_rate
+
+
 def make_optimizer(s: Settings) -> optax.GradientTransformation:
-  adam = optax.adam(s.learning_rate)
+  adam = optax.adam(learning_rate(s))
   if s.grad_clip > 0:
     return optax.chain(optax.clip_by_global_norm(s.grad_clip), adam)
   return adam
@@ -211,17 +290,28 @@ def make_train(s: Settings) -> TrainFns:
     return TrainState(params=params, opt_state=tx.init(params), step=jnp.zeros((), jnp.int32),
                       failed=jnp.zeros((), bool))
 
-  def loss_fn(params, x, eps, coeffs):
+  def per_sample(params, x, eps, coeffs):
+    """Per-sample unified cost (B,) of a batch and its parts."""
     mu_z, logvar_z = model.apply(params, x, method=models.AutoEncoder.encode)
     z = reparameterize(mu_z[None], logvar_z[None], eps, coeffs.noise)  # (τ, B, κ)
     mu_x = model.apply(params, z, method=models.AutoEncoder.decode)  # (τ, B, d)
-    cost, parts = jax.vmap(
+    return jax.vmap(
         lambda xi, mxi, mzi, lvi: unified_cost(xi, mxi, mzi, lvi, coeffs, alpha=s.alpha),
         in_axes=(0, 1, 0, 0))(x, mu_x, mu_z, logvar_z)
+
+  def per_sample_cost(params, x, eps, coeffs):
+    return per_sample(params, x, eps, coeffs)[0]
+
+  def cost_fn(params, x, eps, coeffs):
+    """Mean per-sample unified cost of a batch and its (data, kl) parts; no weight decay."""
+    cost, parts = per_sample(params, x, eps, coeffs)
+    return jnp.mean(cost), (jnp.mean(parts["data"]), jnp.mean(parts["kl"]))
+
+  def loss_fn(params, x, eps, coeffs):
+    cost, parts = cost_fn(params, x, eps, coeffs)
     scale = 1.0 if s.loss_reduction == "mean" else float(s.num_samples)
-    data_loss = scale * jnp.mean(cost)
     wd = s.weight_decay * sum(jnp.sum(p**2) for p in jax.tree.leaves(params))
-    return data_loss + wd, (jnp.mean(parts["data"]), jnp.mean(parts["kl"]))
+    return scale * cost + wd, parts
 
   grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
 
@@ -236,7 +326,8 @@ def make_train(s: Settings) -> TrainFns:
       idx = jax.random.randint(k_idx, (s.batch_size,), 0, s.num_samples)
       x, _, _ = sample_batch(cell, idx, gen, data)
       eps = jax.random.normal(k_eps, (s.num_latent_samples, s.batch_size, s.latent_dim))
-      (loss, (data_term, kl)), grads = grad_fn(st.params, x, eps, cell.coeffs)
+      coeffs = warmup_coefficients(cell.coeffs, cell.kl_warmup, st.step)
+      (loss, (data_term, kl)), grads = grad_fn(st.params, x, eps, coeffs)
       updates, new_opt = tx.update(grads, st.opt_state, st.params)
       new = TrainState(optax.apply_updates(st.params, updates), new_opt, st.step + 1, st.failed)
       return new, jnp.stack([loss, data_term, kl])
@@ -253,6 +344,58 @@ def make_train(s: Settings) -> TrainFns:
     ms = jnp.where(ok, jnp.mean(ms, axis=0), jnp.nan)
     return new, ChunkMetrics(ms[0], ms[1], ms[2])
 
+  def eval_eps(cell: Cell, chunk) -> jax.Array:
+    """Fixed reparameterisation noise of evaluation chunk ``chunk`` (same at every evaluation)."""
+    key = jax.random.fold_in(jax.random.fold_in(cell.train_key, _EVAL_TAG), chunk)
+    return jax.random.normal(key, (s.num_latent_samples, bsz_eval, s.latent_dim))
+
+  bsz_eval = min(s.eval_batch_size, s.num_samples)
+  m_curve = min(s.eval_subset, s.num_samples)
+
+  def curve_point(state: TrainState, cell: Cell, data=None) -> CurveMetrics:
+    check_data(data)
+    gen = generator(cell) if data is None else None
+    idx = jnp.arange(m_curve)
+    x, l, _ = sample_batch(cell, idx, gen, data)
+    key = jax.random.fold_in(cell.train_key, _CURVE_TAG)
+    eps = jax.random.normal(key, (s.num_latent_samples, m_curve, s.latent_dim))
+    objective, (data_term, kl) = cost_fn(state.params, x, eps, cell.coeffs)
+    vae_objective, _ = cost_fn(state.params, x, eps, VAE_COEFFICIENTS)
+    l_hat, _, logvar_z = reconstruct(state.params, x)
+    var_mean = jnp.mean(jnp.exp(logvar_z), axis=0)
+    W1 = models.first_decoder_weights(state.params)
+    return CurveMetrics(
+        nmse=jnp.sum((l - l_hat) ** 2) / jnp.sum(l**2), objective=objective, data=data_term,
+        kl=kl, vae_objective=vae_objective,
+        sigma_z_near_zero=jnp.sum(var_mean < metrics.SIGMA_Z_NEAR_ZERO),
+        nonzero_columns=metrics.nonzero_columns(W1))
+
+  head_tx = optax.adam(s.learning_rate)
+
+  def refit_logvar_head(state: TrainState, cell: Cell, data=None) -> TrainState:
+    check_data(data)
+    gen = generator(cell) if data is None else None
+    enc = state.params["params"]["encoder"]
+
+    def with_head(head):
+      return {**state.params, "params": {**state.params["params"],
+                                         "encoder": {**enc, "logvar_z": head}}}
+
+    def step(carry, t):
+      head, opt = carry
+      k_idx, k_eps = jax.random.split(
+          jax.random.fold_in(jax.random.fold_in(cell.train_key, _REFIT_TAG), t))
+      idx = jax.random.randint(k_idx, (s.batch_size,), 0, s.num_samples)
+      x, _, _ = sample_batch(cell, idx, gen, data)
+      eps = jax.random.normal(k_eps, (s.num_latent_samples, s.batch_size, s.latent_dim))
+      g = jax.grad(lambda h: cost_fn(with_head(h), x, eps, VAE_COEFFICIENTS)[0])(head)
+      upd, opt = head_tx.update(g, opt, head)
+      return (optax.apply_updates(head, upd), opt), None
+
+    head0 = enc["logvar_z"]
+    (head, _), _ = jax.lax.scan(step, (head0, head_tx.init(head0)), jnp.arange(s.refit_steps))
+    return state._replace(params=with_head(head))
+
   def reconstruct(params, x):
     """(L̂, μz, log σz²) for rows x: the deterministic reconstruction μx(μz(x))."""
     mu_z, logvar_z = model.apply(params, x, method=models.AutoEncoder.encode)
@@ -261,7 +404,7 @@ def make_train(s: Settings) -> TrainFns:
   def evaluate(state: TrainState, cell: Cell, data=None) -> EvalMetrics:
     check_data(data)
     gen = generator(cell) if data is None else None
-    bsz = min(s.eval_batch_size, s.num_samples)
+    bsz = bsz_eval
     num_chunks = -(-s.num_samples // bsz)
     lo, hi = s.hist_range
     edges = jnp.linspace(lo, hi, s.hist_bins + 1)
@@ -282,15 +425,22 @@ def make_train(s: Settings) -> TrainFns:
       hist = jnp.sum(
           (logv[..., None] >= edges[:-1]) & (logv[..., None] < edges[1:]) & valid[:, None, None],
           axis=(0, 1))
-      new = (acc[0] + err, acc[1] + err_in, acc[2] + energy, acc[3] + var_sum, acc[4] + hist)
+      eps = eval_eps(cell, c)
+      costs = [jnp.sum(valid * per_sample_cost(state.params, x, eps, co))
+               for co in (cell.coeffs, VAE_COEFFICIENTS)]
+      new = (acc[0] + err, acc[1] + err_in, acc[2] + energy, acc[3] + var_sum, acc[4] + hist,
+             acc[5] + costs[0], acc[6] + costs[1])
       return new, None
 
     zeros = (jnp.zeros(()), jnp.zeros(()), jnp.zeros(()), jnp.zeros((s.latent_dim,)),
-             jnp.zeros((s.hist_bins,), jnp.int32))
-    (err, err_in, energy, var_sum, hist), _ = jax.lax.scan(body, zeros, jnp.arange(num_chunks))
+             jnp.zeros((s.hist_bins,), jnp.int32), jnp.zeros(()), jnp.zeros(()))
+    (err, err_in, energy, var_sum, hist, obj, vae_obj), _ = jax.lax.scan(
+        body, zeros, jnp.arange(num_chunks))
     W1 = models.first_decoder_weights(state.params)
     return EvalMetrics(
         nmse=err / energy, nmse_input=err_in / energy, sigma_z_mean=var_sum / s.num_samples,
-        sigma_z_hist=hist, w1_col_norms=jnp.linalg.norm(W1, axis=0))
+        sigma_z_hist=hist, w1_col_norms=jnp.linalg.norm(W1, axis=0),
+        objective=obj / s.num_samples, vae_objective=vae_obj / s.num_samples)
 
-  return TrainFns(s, model, init, run_chunk, evaluate, sample_batch, reconstruct, loss_fn)
+  return TrainFns(s, model, init, run_chunk, evaluate, sample_batch, reconstruct, loss_fn,
+                  curve_point, refit_logvar_head)

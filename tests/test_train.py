@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from hidden_talents import models, sweep, train
-from hidden_talents.objectives import gaussian_kl, xi_alpha
+from hidden_talents.objectives import decoder_variance_cost, gaussian_kl
 from hidden_talents.objectives.unified import model_coefficients
 from tests.helpers import TINY
 
@@ -42,7 +42,7 @@ def test_vae_cell_equals_hand_written_vae_loss():
   mu_z, logvar = fns.model.apply(params, x, method=models.AutoEncoder.encode)
   z = mu_z + jnp.exp(0.5 * logvar) * eps[0]
   mu_x = fns.model.apply(params, z, method=models.AutoEncoder.decode)
-  data = jnp.sum(xi_alpha((x - mu_x) ** 2, TINY.alpha), axis=1)
+  data = jnp.sum(decoder_variance_cost((x - mu_x) ** 2, TINY.alpha), axis=1)
   kl = jax.vmap(gaussian_kl)(mu_z, jnp.exp(logvar))
   want = float(jnp.mean(data + kl)) + _wd(params)
   np.testing.assert_allclose(float(got), want, rtol=1e-5)
@@ -59,7 +59,7 @@ def test_ae_cells_equal_hand_written_ae_losses(model, penalty):
   got, _ = fns.loss(params, x, eps, cell.coeffs)
   mu_z, _ = fns.model.apply(params, x, method=models.AutoEncoder.encode)
   mu_x = fns.model.apply(params, mu_z, method=models.AutoEncoder.decode)  # Σz = 0: no noise
-  data = jnp.sum(xi_alpha((x - mu_x) ** 2, TINY.alpha), axis=1)
+  data = jnp.sum(decoder_variance_cost((x - mu_x) ** 2, TINY.alpha), axis=1)
   want = float(jnp.mean(data + c2 * penalty(mu_z))) + _wd(params)
   np.testing.assert_allclose(float(got), want, rtol=1e-5)
 
