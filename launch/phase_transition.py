@@ -15,7 +15,8 @@ from launch import common
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", "launch/configs/phase_transition.py:quick",
-    "Experiment config file and preset (quick | diagnostic | paper | tiny).", lock_config=True)
+    "Experiment config file and preset (quick | paper_protocol | diagnostic | budget | paper | "
+    "tiny).", lock_config=True)
 _WORKDIR = common.define_workdir_flag()
 
 

@@ -8,7 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-from hidden_talents.experiments import phase_transition
+from hidden_talents import curves
+from hidden_talents.experiments import phase_transition, reproduce
 from launch.configs.phase_transition import get_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -40,6 +41,46 @@ def test_tiny_run_writes_figures_results_and_summary(tmp_path):
   assert r["fig3_hists"].shape[:2] == (2, 2)
   assert r["gt_encoder_rel_error"].shape == (2,)
   assert summary["median_nmse"]["vae"] == pytest.approx(np.median(r["vae_nmse"]))
+  # Learning curves: one metrics.jsonl line per (evaluation, cell), the last point per cell
+  # matching results.npz, convergence per cell and per model.
+  assert os.path.exists(os.path.join(wd, "learning_curves.png"))
+  rows = curves.read_metrics(wd, "main")
+  n_cells, steps = len(r["cell_model"]), r["curve_steps"]
+  assert len(rows) == n_cells * len(steps) and steps[-1] == 40
+  last = {row["cell"]: row for row in rows if row["step"] == 40}
+  np.testing.assert_allclose([last[j]["nmse"] for j in range(n_cells)],
+                             r["cell_curve_nmse"][-1], rtol=1e-6)
+  assert {last[j]["model"] for j in range(n_cells)} == {"vae", "ae_l2", "ae_l1"}
+  want = curves.convergence(steps, r["cell_curve_nmse"])[0]
+  np.testing.assert_array_equal(r["cell_converged"], want)
+  assert on_disk["converged_fraction"]["vae"] == pytest.approx(
+      np.mean(want[r["cell_model"] == "vae"]))
+  assert set(on_disk["compared_converged_fraction"]) >= {"vae", "ae_l2", "ae_l1"}
+  # Every verdict of the report reads this real summary (a renamed key would show here).
+  exp = next(e for e in reproduce.EXPERIMENTS if e.name == "phase_transition")
+  verdicts = reproduce._verdicts(exp, {"summary": on_disk})
+  assert len(verdicts) >= 4 and not any("could not read" in v.measured for v in verdicts)
+  for v in verdicts[:2]:  # Figure 1: undecided unless every compared cell converged
+    fr = v.converged
+    assert (v.undecided is not None) == any(f is None or f < 1 for f in fr.values())
+
+
+def test_budget_study_cells_and_refit_objectives(tmp_path):
+  c = _tiny(models=("vae", "vae_warmup", "ae_l2"), kappas=(2,), nus=(0.2,), refit_head=True,
+            refit_steps=10, kl_warmup_steps=20, c2_values=(0.0, 1000.0))
+  c.fig4.enabled = False
+  c.gt_check.enabled = False
+  s = phase_transition.run(c, str(tmp_path))
+  r = np.load(os.path.join(tmp_path, "results.npz"))
+  assert sorted(set(r["cell_model"].tolist())) == ["ae_l2", "vae", "vae_warmup"]
+  assert r["cell_kl_warmup"][r["cell_model"] == "vae_warmup"].tolist() == [20.0]
+  assert np.all(np.isfinite(r["cell_vae_objective_refit"]))
+  (row,) = [x for x in s["cells"] if x["kappa"] == 2 and x["nu"] == 0.2]
+  assert {"vae", "vae_warmup", "ae_l2"} <= set(row)
+  assert row["ae_l2"]["c2"] in (0.0, 1000.0)
+  assert s["vae_objective_test"]["pairs"] == 1
+  # the warm-up changes training: the two VAEs differ
+  assert row["vae"]["nmse"] != row["vae_warmup"]["nmse"]
 
 
 @pytest.mark.parametrize("field,value,match", [
@@ -50,6 +91,9 @@ def test_tiny_run_writes_figures_results_and_summary(tmp_path):
     ("models", ("vae", "pca"), "models"),
     ("learning_rate", float("nan"), "learning_rate"),
     ("kappas", (0, 2), "κ"),
+    ("lr_schedule", "step", "lr_schedule"),
+    ("kl_warmup_steps", -1, "kl_warmup_steps"),
+    ("eval_every", -2, "eval_every"),
 ])
 def test_bad_config_is_rejected_before_any_output(tmp_path, field, value, match):
   with pytest.raises(ValueError, match=match):
@@ -63,5 +107,5 @@ def test_launch_script_reports_bad_flag_clearly(tmp_path):
        "--config=launch/configs/phase_transition.py:tiny", "--config.nus=(0.2,1.5)",
        f"--workdir={tmp_path / 'wd'}"], cwd=ROOT, capture_output=True, text=True, timeout=300)
   assert out.returncode == 2
-  assert "outlier ratios ν must lie in [0, 1)" in out.stderr
+  assert "outlier ratio ν must lie in [0, 1)" in out.stderr
   assert not os.path.exists(tmp_path / "wd" / "results.npz")
