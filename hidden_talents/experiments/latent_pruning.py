@@ -37,7 +37,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from hidden_talents import checks, io, metrics, train  # noqa: E402
-from hidden_talents.experiments import pruning  # noqa: E402
+from hidden_talents.experiments import learning, pruning  # noqa: E402
 
 # Table 1 of the paper: mean number of nonzero W₁ columns of the VAE (10 trials), rows Ne = 0…3,
 # columns Nd = 0…3; ground-truth dimension 20, dim μz = 30.
@@ -155,6 +155,8 @@ def run(config, workdir: str) -> dict:
   nmse = np.full(shape, np.nan)
   failed = np.zeros(shape, bool)
   seconds = np.zeros((len(nes), len(nds)))
+  converged = np.zeros(shape, bool)
+  entries = []
   for a, ne in enumerate(nes):
     for b, nd in enumerate(nds):
       out = pruning.run_trials(settings_for(config, ne, nd), models, kappa=int(config.true_dim),
@@ -166,7 +168,10 @@ def run(config, workdir: str) -> dict:
       sig_hist[:, a, b] = out["sigma_z_hist"]
       nmse[:, a, b] = out["nmse"]
       failed[:, a, b] = out["failed"]
+      converged[:, a, b] = out["converged"]
       seconds[a, b] = out["wall_seconds"]
+      entries += [(f"Ne={ne}, Nd={nd}", f"{name} trial {t}", out["curve_steps"],
+                   out["curve_nmse"][:, i, t]) for i, name in enumerate(names) for t in range(T)]
   thr = float(config.threshold)
   nonzero = metrics.nonzero_from_norms(norms, threshold=thr).astype(np.float64)
   nonzero = np.where(np.isnan(norms[..., 0]), np.nan, nonzero)
@@ -177,13 +182,18 @@ def run(config, workdir: str) -> dict:
       "decoder_depths": np.asarray(nds), "w1_col_norms": norms, "nonzero": nonzero,
       "table": table, "sigma_z_mean": sig_mean, "sigma_z_hist": sig_hist,
       "sigma_z_frac_near0": near0, "sigma_z_frac_near1": near1, "nmse": nmse,
-      "failed": failed, "program_wall_seconds": seconds, "paper_table1": PAPER_TABLE1,
+      "failed": failed, "converged": converged, "program_wall_seconds": seconds,
+      "paper_table1": PAPER_TABLE1,
       "threshold": np.float64(thr)}
 
   comparable = int(config.true_dim) == PAPER_TRUE_DIM and K == PAPER_LATENT_DIM
   summary: dict[str, Any] = {"threshold": thr, "true_dim": int(config.true_dim),
                              "latent_dim": K, "num_trials": T, "models": names,
-                             "comparable_to_paper_table1": comparable}
+                             "comparable_to_paper_table1": comparable,
+                             "converged_fraction": {name: float(np.mean(converged[i]))
+                                                    for i, name in enumerate(names)}}
+  learning.save_curves(workdir, entries, title="Latent pruning: NMSE of μx(μz(x)) per (Ne, Nd)",
+                       max_panels=16)
   md = []
   for i, name in enumerate(names):
     label = "VAE" if name == "vae" else f"AE (Σz = 0, C2 = {float(config.ae_c2):g})"

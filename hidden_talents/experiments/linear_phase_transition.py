@@ -46,6 +46,7 @@ import numpy as np
 
 from hidden_talents import baselines, checks, io, linear_recovery, metrics, sweep, train
 from hidden_talents.data import manifold
+from hidden_talents.experiments import learning
 
 ALL_MODELS = ("vae", "ae", "pcp")
 METRICS = ("nmse", "nmse_eq13", "nmse_decoder", "rank", "sin_angle", "precision", "recall",
@@ -295,7 +296,17 @@ def run(config, workdir: str) -> dict:
     cells = sweep.make_cells(infos)
     res = sweep.run_sweep(settings, cells, num_steps=int(config.num_steps), workdir=workdir,
                           tag="nets", cells_per_group=int(config.cells_per_group),
-                          checkpoint_every=int(config.checkpoint_every), return_params=True)
+                          checkpoint_every=int(config.checkpoint_every), return_params=True,
+                          labels=[i.label() for i in infos])
+    arrays, frac = learning.convergence(res, [i.model for i in infos])
+    results.update(arrays)
+    summary["converged_fraction"] = frac
+    summary["convergence_note"] = "learning curves and convergence of the decoder output μx(μz(x))"
+    learning.save_curves(
+        workdir, [(f"rank {i.kappa}, ν={i.nu:g}", f"{i.model} C2={i.c2:g}", res.curve_steps,
+                   res.curves.nmse[:, j]) for j, i in enumerate(infos)],
+        title="Linear phase transition: NMSE of μx(μz(x)) on the evaluation subset",
+        max_panels=16)
     t_eval = time.time()
     metric = jax.jit(jax.vmap(make_network_metrics(settings, int(config.eval_samples),
                                                    int(config.eq13_refinements))))

@@ -34,6 +34,7 @@ import numpy as np
 
 from hidden_talents import baselines, checks, io, metrics, rpca, sweep, train
 from hidden_talents.data import mnist
+from hidden_talents.experiments import learning
 
 PIXEL_MAX = 255.0
 
@@ -158,18 +159,27 @@ def run(config, workdir: str) -> dict:
   summary: dict[str, Any] = {"num_images": int(config.num_images), "nus": nus.tolist()}
 
   vae_nmse, input_nmse, failed, histories, seconds = [], None, [], [], {}
+  entries, converged = [], {}
   for tau in taus:
     settings = settings_from_config(config, tau)
     res = sweep.run_sweep(settings, cells, num_steps=int(config.num_steps), workdir=workdir,
                           tag=f"tau{tau}", checkpoint_every=int(config.checkpoint_every),
-                          data=clean)
+                          data=clean, labels=[{"tau": tau, "nu": float(nu)} for nu in nus])
     vae_nmse.append(res.eval.nmse)
     input_nmse = res.eval.nmse_input
     failed.append(res.failed)
     histories.append(res.history)
     seconds[str(tau)] = res.train_seconds
+    arrays, frac = learning.convergence(res, [f"vae_tau{tau}"] * len(nus), prefix=f"tau{tau}_")
+    results.update(arrays)
+    converged.update(frac)
+    entries += [(f"ν={nu:g}", f"VAE τ={tau}", res.curve_steps, res.curves.nmse[:, j])
+                for j, nu in enumerate(nus)]
   results.update(vae_nmse=np.stack(vae_nmse), input_nmse=input_nmse, vae_failed=np.stack(failed),
                  vae_loss_history=np.stack(histories))
+  summary["converged_fraction"] = converged
+  learning.save_curves(workdir, entries, title="MNIST denoising: VAE NMSE on the evaluation subset",
+                       references={f"ν={nu:g}": float(v) for nu, v in zip(nus, input_nmse)})
 
   rpca_key = io.config_hash(config, ("num_images", "nus", "seed", "rpca"))
   t_rpca = time.time()

@@ -31,7 +31,7 @@ import numpy as np  # noqa: E402
 
 from hidden_talents import checks, io, metrics, train  # noqa: E402
 from hidden_talents.data import mnist  # noqa: E402
-from hidden_talents.experiments import pruning  # noqa: E402
+from hidden_talents.experiments import learning, pruning  # noqa: E402
 
 
 def validate(config) -> None:
@@ -127,6 +127,8 @@ def run(config, workdir: str) -> dict:
   nmse = np.full(shape, np.nan)
   failed = np.zeros(shape, bool)
   seconds = np.zeros(len(kappas))
+  converged = np.zeros(shape, bool)
+  entries = []
   for a, k in enumerate(kappas):
     out = pruning.run_trials(settings_for(config, k, n), models, kappa=k, seed=int(config.seed),
                         num_trials=T, num_steps=int(config.num_steps), workdir=workdir,
@@ -137,7 +139,10 @@ def run(config, workdir: str) -> dict:
     sig_hist[:, a] = out["sigma_z_hist"]
     nmse[:, a] = out["nmse"]
     failed[:, a] = out["failed"]
+    converged[:, a] = out["converged"]
     seconds[a] = out["wall_seconds"]
+    entries += [(f"κ={k}", f"{name} trial {t}", out["curve_steps"], out["curve_nmse"][:, i, t])
+                for i, name in enumerate(names) for t in range(T)]
   thr = float(config.threshold)
   nonzero = metrics.nonzero_from_norms(np.nan_to_num(norms, nan=0.0), threshold=thr).astype(float)
   nonzero = np.where(failed, np.nan, nonzero)
@@ -146,13 +151,16 @@ def run(config, workdir: str) -> dict:
   results = {"models": np.asarray(names), "kappas": np.asarray(kappas), "w1_col_norms": norms,
              "nonzero": nonzero, "nonzero_mean": mean, "sigma_z_mean": sig_mean,
              "sigma_z_hist": sig_hist, "sigma_z_frac_near0": near0,
-             "sigma_z_frac_near1": near1, "nmse": nmse, "failed": failed,
+             "sigma_z_frac_near1": near1, "nmse": nmse, "failed": failed, "converged": converged,
              "program_wall_seconds": seconds, "num_images": np.int64(n),
              "threshold": np.float64(thr)}
   summary: dict[str, Any] = {"threshold": thr, "num_images": n, "num_trials": T,
                              "kappas": kappas, "models": names,
                              "pixel_scaling": f"pixels / {float(config.pixel_scale):g}",
-                             "alpha": float(config.alpha)}
+                             "alpha": float(config.alpha),
+                             "converged_fraction": {name: float(np.mean(converged[i]))
+                                                    for i, name in enumerate(names)}}
+  learning.save_curves(workdir, entries, title="MNIST pruning: NMSE of μx(μz(x)) per κ")
   curves = []
   for i, name in enumerate(names):
     label = "VAE" if name == "vae" else f"AE (Σz = 0, C2 = {float(config.ae_c2):g})"

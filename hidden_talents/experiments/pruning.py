@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from hidden_talents import checks, metrics, sweep, train
+from hidden_talents import checks, curves, metrics, sweep, train
 
 MODELS = ("vae", "ae")
 
@@ -35,12 +35,15 @@ def run_trials(settings: train.Settings, models: Sequence[tuple[str, float]], *,
 
   Returns numpy arrays with leading axes (model, trial): ``w1_col_norms`` (…, latent),
   ``nonzero`` (…; Sec. 5.2's rule at the paper's threshold), ``sigma_z_mean`` (…, latent),
-  ``sigma_z_hist`` (…, bins), ``nmse``, ``failed``, and ``train_seconds`` / ``wall_seconds``.
+  ``sigma_z_hist`` (…, bins), ``nmse``, ``failed``, ``converged`` (``curves.convergence``), and
+  ``train_seconds`` / ``wall_seconds``; the learning curves ``curve_steps`` (evals,),
+  ``curve_nmse`` and ``curve_nonzero`` (evals, model, trial).
   """
   infos = trial_infos(models, kappa, seed, num_trials)
   res = sweep.run_sweep(settings, sweep.make_cells(infos), num_steps=num_steps, workdir=workdir,
                         tag=tag, checkpoint_every=checkpoint_every, data=data,
-                        progress=progress)
+                        progress=progress, labels=[i.label() for i in infos])
+  conv, _ = curves.convergence(res.curve_steps, res.curves.nmse)
   shape = (len(models), num_trials)
   ev = res.eval
 
@@ -51,7 +54,10 @@ def run_trials(settings: train.Settings, models: Sequence[tuple[str, float]], *,
   norms = r(ev.w1_col_norms)
   return {"w1_col_norms": norms, "nonzero": metrics.nonzero_from_norms(norms),
           "sigma_z_mean": r(ev.sigma_z_mean), "sigma_z_hist": r(ev.sigma_z_hist),
-          "nmse": r(ev.nmse), "failed": r(res.failed),
+          "nmse": r(ev.nmse), "failed": r(res.failed), "converged": r(conv & ~res.failed),
+          "curve_steps": np.asarray(res.curve_steps),
+          "curve_nmse": res.curves.nmse.reshape((-1,) + shape),
+          "curve_nonzero": res.curves.nonzero_columns.reshape((-1,) + shape),
           "train_seconds": np.float64(res.train_seconds),
           "wall_seconds": np.float64(res.wall_seconds)}
 
