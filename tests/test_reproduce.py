@@ -1,5 +1,7 @@
 """reproduce.py: runs, resumes, isolates failures and computes verdicts from the summaries."""
 
+import dataclasses
+import importlib
 import json
 import os
 import sys
@@ -44,7 +46,8 @@ def fake_experiments(tmp_path, monkeypatch):
   for m in [m for m in sys.modules if m.startswith("fakepkg")]:
     monkeypatch.delitem(sys.modules, m)
   verdicts = reproduce._degeneracy  # reads slope_ratio, trial/affine minimum and mc_check
-  exps = [reproduce.Experiment(n, "fakepkg.exp", f"fakepkg.cfg_{n}", f"Title {n}", "claim", verdicts)
+  exps = [reproduce.Experiment(n, "fakepkg.exp", f"fakepkg.cfg_{n}", f"Title {n}", "claim",
+                               verdicts)
           for n in specs]
   exps.append(reproduce.Experiment("missing", "fakepkg.nothing_here", "fakepkg.cfg_good",
                                    "Title missing", "claim", verdicts))
@@ -88,13 +91,12 @@ def test_reproduce_rejects_bad_arguments(tmp_path):
 
 
 def test_every_registered_experiment_has_a_config_with_all_presets():
+  assert len(reproduce.EXPERIMENTS) == 8
   for e in reproduce.EXPERIMENTS:
-    try:
-      cfg = __import__(e.config_module, fromlist=["get_config"])
-    except ImportError:
-      continue  # reported as unavailable by run()
+    cfg = importlib.import_module(e.config_module)  # every one ships: an ImportError fails here
+    importlib.import_module(e.module)
     for preset in ("quick", "paper", "tiny"):
-      cfg.get_config(preset)
+      assert cfg.get_config(preset).preset == preset
 
 
 def test_phase_transition_verdicts_follow_the_numbers():
@@ -150,3 +152,26 @@ def test_latent_pruning_verdicts_skip_failed_cells():
        "latent_dim": 30}
   v = reproduce._latent_pruning(s)
   assert v[0].ok is True and "20.5" in v[0].measured and v[-1].ok is True
+
+
+def test_unconverged_comparisons_are_undecided_not_differs():
+  v = reproduce.Verdict("claim", "numbers", False, converged={"vae": 0.5, "ae_l2": 1.0})
+  g = reproduce.gate(v)
+  assert g.ok is None and "vae 50 %" in g.undecided and "ae_l2" not in g.undecided
+  assert "DIFFERS" in g.undecided  # what the rule would have said is kept
+  assert "UNDECIDED (not converged" in reproduce._mark(g, "the budget preset")
+  done = reproduce.gate(dataclasses.replace(v, converged={"vae": 1.0, "ae_l2": 1.0}))
+  assert done.ok is False and done.undecided is None  # converged: it may differ
+  assert reproduce.gate(dataclasses.replace(v, converged={})).ok is None  # no curves at all
+  assert reproduce.gate(dataclasses.replace(v, converged=None)).ok is False  # needs no training
+
+
+def test_trained_experiments_gate_every_verdict_on_their_converged_fraction():
+  exp = next(e for e in reproduce.EXPERIMENTS if e.name == "linear_phase_transition")
+  s = {"success_cells": {"vae": 9, "ae": 4, "pcp": 7}, "cells_vae_succeeds_pcp_fails": 3,
+       "cells_pcp_succeeds_vae_fails": 1, "grid_cells": 16,
+       "converged_fraction": {"vae": 0.75, "ae_l2": 1.0}}
+  v = reproduce._verdicts(exp, {"summary": s})
+  assert [x.ok for x in v] == [None, None, None] and all("vae 75 %" in x.undecided for x in v)
+  s["converged_fraction"]["vae"] = 1.0
+  assert [x.ok for x in reproduce._verdicts(exp, {"summary": s})] == [True, True, True]

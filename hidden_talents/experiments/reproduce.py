@@ -1,9 +1,9 @@
 """Every experiment of the paper in one run, and one report that sets each result beside its claim.
 
 ``run(preset, workdir)`` calls each experiment's ``run(config, workdir/<name>)`` with its config
-preset (``quick`` or ``paper``), then writes ``workdir/report.md``: per experiment the paper's claim,
-its figures, and verdicts computed from the experiment's ``summary.json`` (never typed in). An
-experiment whose ``summary.json`` already exists is not run again (resume); one that raises is
+preset (``quick`` or ``paper``), then writes ``workdir/report.md``: per experiment the paper's
+claim, its figures, and verdicts computed from the experiment's ``summary.json`` (never typed in).
+An experiment whose ``summary.json`` already exists is not run again (resume); one that raises is
 reported with its error and the others go on. Experiments whose module is not installed are listed
 as unavailable.
 """
@@ -29,6 +29,34 @@ class Verdict:
   claim: str  # what the paper says
   measured: str  # what this run found, with numbers
   ok: bool | None  # agrees with the claim; None = cannot tell
+  # For a verdict on trained models: the fraction of the compared cells of each model whose
+  # learning curve had flattened (``curves.convergence``); None = the verdict needs no training.
+  # Unless every compared cell converged, the verdict is UNDECIDED, never agrees/differs.
+  converged: dict | None = None
+  undecided: str | None = None  # why it is undecided (set by ``gate``)
+
+
+def gate(v: Verdict) -> Verdict:
+  """A trained-model verdict whose compared cells have not all converged becomes UNDECIDED."""
+  if v.converged is None or v.ok is None:
+    return v
+  if not v.converged:
+    return dataclasses.replace(v, ok=None, undecided="no learning curves in this run")
+  short = {m: f for m, f in v.converged.items() if f is None or f < 1.0}
+  if not short:
+    return v
+  text = ", ".join(f"{m} {'n/a' if f is None else f'{100 * f:.0f} %'}" for m, f in short.items())
+  return dataclasses.replace(
+      v, ok=None, undecided=f"not converged: {text} of compared cells converged; the rule would "
+      f"have said {'agrees' if v.ok else 'DIFFERS'}")
+
+
+def _converged(s: dict, key: str = "converged_fraction", models=None) -> dict:
+  """The converged fractions a verdict depends on ({} when the summary has no learning curves)."""
+  fr = s.get(key)
+  if not isinstance(fr, dict):
+    return {}
+  return {m: fr.get(m) for m in (models if models is not None else fr)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,6 +67,10 @@ class Experiment:
   title: str
   claim: str
   verdicts: Callable[[dict], list[Verdict]]
+  decide_with: str = "the `paper` preset"  # presets whose training budget would decide it
+  # Every verdict compares trained models: each is gated on the summary's converged_fraction
+  # (experiments that gate verdict by verdict set Verdict.converged themselves).
+  trained: bool = False
 
 
 def _get(summary: dict, *keys: str, default=None):
@@ -81,11 +113,12 @@ def _affine_theory(s: dict) -> list[Verdict]:
 
 def _rpca(s: dict) -> list[Verdict]:
   f = s.get("success_fraction")
+  c = s.get("converged_fraction")
   return [Verdict("Convex PCP (eq. 14) succeeds below a phase-transition boundary in rank × "
                   "corruption and fails beyond it (the linear RPCA literature, Sec. 5.1)",
                   f"success in {_fmt(None if f is None else 100 * f, '.1f')} % of "
                   f"{s.get('num_matrices', 'n/a')} matrices; converged "
-                  f"{_fmt(None if s.get('converged_fraction') is None else 100 * s['converged_fraction'], '.1f')} %",
+                  f"{_fmt(None if c is None else 100 * c, '.1f')} %",
                   None if f is None else 0.0 < f < 1.0)]
 
 
@@ -93,20 +126,22 @@ def _phase_transition(s: dict) -> list[Verdict]:
   med = s.get("median_nmse", {})
   below = s.get("frac_cells_below_0.1", {})
   out = []
+  compared = _converged(s, "compared_converged_fraction",
+                        [m for m in ("vae", "ae_l2", "ae_l1", "rpca") if m in below])
   if "vae" in below:
-    others = {m: v for m, v in below.items() if m != "vae" and v is not None}
+    others = {m: v for m, v in below.items() if m not in ("vae", "vae_warmup") and v is not None}
     text = ", ".join(f"{m} {100 * v:.0f} %" for m, v in others.items())
     out.append(Verdict(
         "Figure 1 / hypothesis (i): the VAE recovers the manifold (NMSE < 0.1) in more cells than "
         "AE-ℓ2, AE-ℓ1 and RPCA",
         f"VAE NMSE < 0.1 in {100 * below['vae']:.0f} % of cells vs {text}",
-        bool(others) and all(below["vae"] > v for v in others.values())))
-    others_med = {m: v for m, v in med.items() if m != "vae" and v is not None}
+        bool(others) and all(below["vae"] > v for v in others.values()), compared))
+    others_med = {m: v for m, v in med.items() if m not in ("vae", "vae_warmup") and v is not None}
     out.append(Verdict(
         "Figure 1: the VAE's median NMSE over the grid is the lowest",
         "median NMSE: " + ", ".join(f"{m} {v:.3g}" for m, v in med.items() if v is not None),
         med.get("vae") is not None and bool(others_med)
-        and all(med["vae"] < v for v in others_med.values())))
+        and all(med["vae"] < v for v in others_med.values()), compared))
   lo, near1 = s.get("vae_sigma_z_frac_below_1e-2"), s.get("vae_sigma_z_frac_near_1")
   if lo is not None and near1 is not None:
     out.append(Verdict(
@@ -114,12 +149,14 @@ def _phase_transition(s: dict) -> list[Verdict]:
         "or near 1 (switched off)",
         f"{100 * lo:.0f} % below 10⁻² and {100 * near1:.0f} % near 1: "
         f"{100 * (lo + near1):.0f} % at the two modes",
-        lo > 0.05 and lo + near1 > 0.8))  # both modes populated, few entries in between
+        lo > 0.05 and lo + near1 > 0.8,  # both modes populated, few entries in between
+        _converged(s, models=["vae"])))
   f4 = s.get("fig4_first_nu_with_variance_above_0.5", "missing")
   if f4 != "missing":
     out.append(Verdict(
         "Figure 4: with κ = dim μz, no Σz dimension is switched off until ν > 0.30",
-        f"first ν with a mean variance above 0.5: {_fmt(f4)}", None if f4 is None else f4 > 0.3))
+        f"first ν with a mean variance above 0.5: {_fmt(f4)}", None if f4 is None else f4 > 0.3,
+        {"vae (Figure 4)": s.get("fig4_converged_fraction")}))
   gt = s.get("gt_encoder_rel_error_max")
   if gt is not None:
     out.append(Verdict("Sec. 5.1: a ground-truth encoder inverts the fixed decoder",
@@ -140,7 +177,8 @@ def _latent_pruning(s: dict) -> list[Verdict]:
   if deep:
     m = sum(deep) / len(deep)
     out.append(Verdict("Table 1: for Nd ≥ 2 the VAE keeps ≈ 20 = κ of its 30 W1 columns",
-                       f"mean nonzero W1 columns for Nd ≥ 2: {m:.1f} (paper 20.0)", abs(m - 20) <= 2))
+                       f"mean nonzero W1 columns for Nd ≥ 2: {m:.1f} (paper 20.0)",
+                       abs(m - 20) <= 2))
   diff = s.get("vae_max_abs_diff_from_paper")
   if diff is not None:
     out.append(Verdict("Table 1 reproduces cell by cell",
@@ -260,19 +298,22 @@ EXPERIMENTS: tuple[Experiment, ...] = (
                "launch.configs.phase_transition", "Figures 1, 3, 4: the nonlinear phase transition",
                "Hypothesis (i): a VAE recovers a nonlinear manifold from grossly corrupted data "
                "better than AE-ℓ2, AE-ℓ1 (C2 tuned) and RPCA; (iii) Σz is bimodal.",
-               _phase_transition),
+               _phase_transition,
+               decide_with="the `budget` preset (a few cells, 10⁵ steps, ~1 h on 2 CPU cores) or "
+               "`paper` (GPU)"),
     Experiment("latent_pruning", "hidden_talents.experiments.latent_pruning",
                "launch.configs.latent_pruning", "Table 1 and Figure 2a: latent pruning (synthetic)",
                "Hypothesis (ii): with dim μz = 30 > κ = 20 the VAE zeroes the superfluous columns "
-               "of the first decoder layer W1 (≈ 20 nonzero for Nd ≥ 2).", _latent_pruning),
+               "of the first decoder layer W1 (≈ 20 nonzero for Nd ≥ 2).", _latent_pruning,
+               trained=True),
     Experiment("mnist_pruning", "hidden_talents.experiments.mnist_pruning",
                "launch.configs.mnist_pruning", "Figure 2b: latent pruning on MNIST",
                "On MNIST the number of nonzero W1 columns of the VAE plateaus as κ grows.",
-               _mnist_pruning),
+               _mnist_pruning, trained=True),
     Experiment("mnist_denoising", "hidden_talents.experiments.mnist_denoising",
                "launch.configs.mnist_denoising", "Figure 5: MNIST denoising (App. A)",
                "A VAE removes uniform pixel outliers from MNIST better than RPCA; more samples τ "
-               "per input may help.", _mnist_denoising),
+               "per input may help.", _mnist_denoising, trained=True),
     Experiment("degeneracy", "hidden_talents.experiments.degeneracy", "launch.configs.degeneracy",
                "Theorem 6: an over-flexible decoder mean is degenerate",
                "With a quantising piecewise-linear decoder the VAE objective is unbounded below "
@@ -281,7 +322,8 @@ EXPERIMENTS: tuple[Experiment, ...] = (
                "launch.configs.linear_phase_transition",
                "Theorem 4: the partially affine VAE as robust PCA",
                "The partially affine VAE's global minima solve the combinatorial RPCA problem "
-               "(eq. 10), not the convex relaxation (eq. 14) (Sec. 3).", _linear),
+               "(eq. 10), not the convex relaxation (eq. 14) (Sec. 3).", _linear, trained=True,
+               decide_with="a longer `num_steps` (its quick preset trains 30 000 steps)"),
 )
 
 
@@ -328,13 +370,19 @@ def _verdicts(exp: Experiment, rec: dict) -> list[Verdict]:
   if "summary" not in rec:
     return []
   try:
-    return exp.verdicts(rec["summary"])
+    out = exp.verdicts(rec["summary"])
   except Exception as e:  # noqa: BLE001 — a summary with unexpected content
     return [Verdict(exp.title, f"could not read the summary: {type(e).__name__}: {e}", None)]
+  if exp.trained:
+    out = [v if v.converged is not None else dataclasses.replace(
+        v, converged=_converged(rec["summary"])) for v in out]
+  return [gate(v) for v in out]
 
 
-def _mark(ok: bool | None) -> str:
-  return {True: "✅ agrees", False: "❌ differs", None: "— undecided"}[ok]
+def _mark(v: Verdict, decide_with: str = "") -> str:
+  if v.undecided:
+    return f"— UNDECIDED ({v.undecided}; decide with {decide_with})"
+  return {True: "✅ agrees", False: "❌ differs", None: "— undecided"}[v.ok]
 
 
 def _experiment_seconds(rec: dict) -> float | None:
@@ -363,7 +411,8 @@ def render_report(preset: str, workdir: str, records: Sequence[dict],
     t = "—" if sec is None else f"{sec / 60:.1f} min"
     lines.append(f"| [{exp.title}](#{exp.name}) | {rec['status']} | {t} | {agree} / {len(v)} |")
   for exp, rec in zip(experiments, records):
-    lines += ["", f"<a id=\"{exp.name}\"></a>", f"## {exp.title}", "", f"**Paper:** {exp.claim}", "",
+    lines += ["", f"<a id=\"{exp.name}\"></a>", f"## {exp.title}", "",
+              f"**Paper:** {exp.claim}", "",
               f"Status: {rec['status']}"
               + (f" ({rec['seconds']:.0f} s)" if "seconds" in rec else "")
               + f"; outputs in `{exp.name}/`."]
@@ -372,7 +421,7 @@ def render_report(preset: str, workdir: str, records: Sequence[dict],
     v = all_v[exp.name]
     if v:
       lines += ["", "| paper's claim | this run | verdict |", "|---|---|---|"]
-      lines += [f"| {x.claim} | {x.measured} | {_mark(x.ok)} |" for x in v]
+      lines += [f"| {x.claim} | {x.measured} | {_mark(x, exp.decide_with)} |" for x in v]
     d = os.path.join(workdir, exp.name)
     if os.path.isdir(d):
       for png in sorted(f for f in os.listdir(d) if f.endswith(".png")):
