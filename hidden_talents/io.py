@@ -98,9 +98,25 @@ def atomic_savefig(fig: Any, path: str, **kwargs: Any) -> None:
 
 
 def start_run(workdir: str, config: Any) -> str:
-  """Creates the run directory and writes ``config.json`` (the config that made the run)."""
+  """Creates the run directory and writes ``config.json`` (the config that made the run).
+
+  A directory that already holds results or checkpoints of a *different* config is refused with
+  a ``ValueError`` before anything is written, so ``config.json`` always describes the files
+  beside it (the same config resumes; a directory with only a config.json is reused).
+  """
+  path = os.path.join(workdir, "config.json")
+  new = to_jsonable(config)
+  if os.path.exists(path):
+    old = read_json(path)
+    if old != json.loads(json.dumps(new)):
+      outputs = sorted(f for f in os.listdir(workdir) if f.endswith((".npz", ".jsonl")))
+      if outputs:
+        changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        raise ValueError(
+            f"{workdir} holds results of another config (differs in {', '.join(changed[:6])}; "
+            f"{len(outputs)} result/checkpoint files); use a new --workdir or delete it")
   ensure_dir(workdir)
-  atomic_write_json(os.path.join(workdir, "config.json"), config)
+  atomic_write_json(path, config)
   return workdir
 
 

@@ -222,3 +222,14 @@ def test_objectives_import_alone_and_decompose_is_the_function_either_way():
 def test_jnp_is_not_needed_for_the_log_2pi_constant():
   from hidden_talents.objectives.vae import LOG_2PI
   assert LOG_2PI == float(jnp.log(2.0 * jnp.pi))  # the float32 value it always had
+
+
+def test_start_run_refuses_a_workdir_of_another_config_before_writing(tmp_path):
+  wd = str(tmp_path / "run")
+  io.start_run(wd, {"num_steps": 10, "nus": [0.1]})
+  io.start_run(wd, {"num_steps": 20, "nus": [0.1]})  # nothing computed yet: the config may change
+  io.atomic_write_npz(os.path.join(wd, "main_g000.done.npz"), {"x": np.zeros(1)})
+  io.start_run(wd, {"num_steps": 20, "nus": [0.1]})  # the same config resumes
+  with pytest.raises(ValueError, match="another config.*num_steps"):
+    io.start_run(wd, {"num_steps": 30, "nus": [0.1]})
+  assert io.read_json(os.path.join(wd, "config.json"))["num_steps"] == 20  # untouched
