@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from hidden_talents import curves
-from hidden_talents.experiments import phase_transition, reproduce
+from hidden_talents.experiments import budget, phase_transition, reproduce
 from launch.configs.phase_transition import get_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -81,6 +81,10 @@ def test_budget_study_cells_and_refit_objectives(tmp_path):
   assert s["vae_objective_test"]["pairs"] == 1
   # the warm-up changes training: the two VAEs differ
   assert row["vae"]["nmse"] != row["vae_warmup"]["nmse"]
+  # The budget report reads the same numbers.
+  text = budget.report(dict(np.load(os.path.join(tmp_path, "results.npz"))), s)
+  assert "| vae_warmup |" in text and "ae_l2 C2=1000" in text and "of 1 pairs" in text
+  assert f"{row['vae']['nmse']:.4f}" in text
 
 
 @pytest.mark.parametrize("field,value,match", [
