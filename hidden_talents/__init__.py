@@ -4,12 +4,14 @@ Layers (see README.md): ``objectives`` (pure losses) → ``models`` / ``data`` �
 ``sweep`` → ``experiments``; ``rpca`` is the convex solver and ``baselines`` its best-λ use;
 ``metrics``, ``checks``, ``io`` and ``plotting`` serve the experiments.
 ``hidden_talents.decompose(X)`` is the user-facing robust decomposition (the VAE as a nonlinear
-robust PCA); its module's other names are imported with
+robust PCA) and ``hidden_talents.RobustVAE`` its reusable model (fit, transform new rows, save,
+load); its module's other names are imported with
 ``from hidden_talents.decompose import Decomposition, mask_scores``.
 
 Nothing is imported eagerly: ``import hidden_talents.objectives`` loads the objectives alone (no
-flax, no training engine, no backend start); ``hidden_talents.decompose`` and
-``hidden_talents.Decomposition`` load the decomposition module on first access.
+flax, no training engine, no backend start); ``hidden_talents.decompose``,
+``hidden_talents.Decomposition`` and ``hidden_talents.RobustVAE`` load the decomposition module on
+first access.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["Decomposition", "decompose"]
+__all__ = ["Decomposition", "RobustVAE", "decompose"]
 
 
 def _decompose_module() -> types.ModuleType:
@@ -51,8 +53,8 @@ sys.modules[__name__].__class__ = _Package
 
 
 def __getattr__(name: str) -> Any:
-  if name == "Decomposition":
-    return _decompose_module().Decomposition
+  if name in ("Decomposition", "RobustVAE"):
+    return getattr(_decompose_module(), name)
   raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -34,14 +34,20 @@ all-or-nothing live in :mod:`hidden_talents.matrix_io`.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import datetime
+import functools
 import io as _pyio
 import json
 import math
 import numbers
 import os
 import sys
+import tempfile
+import warnings
+import zipfile
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import jax
@@ -49,7 +55,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from hidden_talents import io, rpca, sweep, train
-from hidden_talents.matrix_io import StagedOutput, file_fingerprint, load_matrix, read_matrix
+from hidden_talents.matrix_io import (
+  StagedOutput,
+  _umask,
+  file_fingerprint,
+  load_matrix,
+  read_matrix,
+)
 from hidden_talents.objectives.unified import LossCoefficients, model_coefficients
 
 METHODS = ("vae", "rpca")
@@ -61,9 +73,10 @@ CHUNK_STEPS = 250  # Adam steps per compiled chunk (the last chunk runs the rema
 # overflow, not data.
 MAX_STANDARDIZED = 1e15
 
-__all__ = ["Decomposition", "StagedOutput", "check_matrix", "decompose", "file_fingerprint",
-           "load_matrix", "mask_scores", "outlier_mask", "read_matrix", "robust_standardize",
-           "save_outputs", "summary_figure"]
+__all__ = ["Decomposition", "RobustVAE", "StagedOutput", "check_matrix", "check_save_path",
+           "decompose", "enable_compilation_cache", "file_fingerprint", "load_matrix",
+           "mask_scores", "outlier_mask", "read_matrix", "robust_standardize", "save_outputs",
+           "summary_figure"]
 
 
 class Decomposition(NamedTuple):
@@ -90,11 +103,11 @@ def _positive_float(name: str, v: Any) -> float:
   return float(v)
 
 
-def check_matrix(X: Any, *, method: str = "vae") -> np.ndarray:
+def check_matrix(X: Any, *, method: str = "vae", min_samples: int = MIN_SAMPLES) -> np.ndarray:
   """Validates a data matrix (samples as rows) and returns it as float64.
 
   Raises:
-    ValueError: not numeric, not 2-D, NaN/Inf, fewer than ``MIN_SAMPLES`` rows, or (VAE) fewer
+    ValueError: not numeric, not 2-D, NaN/Inf, fewer than ``min_samples`` rows, or (VAE) fewer
       samples than dimensions — the message names the problem.
   """
   try:
@@ -115,8 +128,9 @@ def check_matrix(X: Any, *, method: str = "vae") -> np.ndarray:
     raise ValueError(f"X contains NaN or Inf ({int(bad.sum())} entries; first at row {i + 1}, "
                      f"column {j + 1}, counted from 1)")
   n, d = X.shape
-  if n < MIN_SAMPLES or d < 1:
-    raise ValueError(f"X needs at least {MIN_SAMPLES} samples (rows) and 1 column, got shape "
+  if n < min_samples or d < 1:
+    word = "sample (row)" if min_samples == 1 else "samples (rows)"
+    raise ValueError(f"X needs at least {min_samples} {word} and 1 column, got shape "
                      f"{X.shape}")
   if method == "vae" and n < d:
     raise ValueError(
@@ -196,46 +210,445 @@ def chunk_plan(steps: int, chunk_steps: int) -> list[int]:
   return [chunk_steps] * full + ([rest] if rest else [])
 
 
+class CompiledVAE(NamedTuple):
+  """The jitted functions of one static ``train.Settings`` (:func:`compiled`)."""
+
+  fns: train.TrainFns
+  init: Callable[..., train.TrainState]
+  run_chunk: Callable[..., tuple[train.TrainState, train.ChunkMetrics]]
+  reconstruct: Callable[[Any, jax.Array], jax.Array]  # (params, x) -> μx(μz(x))
+
+
+# How often each cached function was traced, by name: a second call with the same settings and
+# shapes must not add to it (tests).
+TRACES: collections.Counter = collections.Counter()
+
+
+def _counted(name: str, f: Callable) -> Callable:
+  @functools.wraps(f)
+  def traced(*args):
+    TRACES[name] += 1  # runs while tracing only
+    return f(*args)
+  return traced
+
+
+@functools.lru_cache(maxsize=32)
+def compiled(settings: train.Settings) -> CompiledVAE:
+  """The engine's functions for ``settings`` (a frozen dataclass: the cache key), jitted once per
+  process: a second fit or transform with the same settings and shapes neither retraces nor
+  recompiles (the CLI also keeps the compiled programs on disk, :func:`enable_compilation_cache`).
+  The parameters are an argument of ``reconstruct``, never a traced-in constant."""
+  fns = train.make_train(settings)
+  return CompiledVAE(
+      fns=fns, init=jax.jit(_counted("init", fns.init)),
+      run_chunk=jax.jit(_counted("run_chunk", fns.run_chunk)),
+      reconstruct=jax.jit(_counted("reconstruct", lambda p, x: fns.reconstruct(p, x)[0])))
+
+
+def compilation_cache_dir() -> str:
+  """$HIDDEN_TALENTS_CACHE/jax if set, else ~/.cache/hidden_talents/jax."""
+  root = os.environ.get("HIDDEN_TALENTS_CACHE") or os.path.join(
+      os.path.expanduser("~"), ".cache", "hidden_talents")
+  return os.path.join(root, "jax")
+
+
+def enable_compilation_cache(path: str | None = None) -> str | None:
+  """Keeps compiled XLA programs on disk (JAX's persistent compilation cache), so that a second
+  process with the same settings and shapes loads them instead of compiling. Call before the
+  first compile.
+
+  Args:
+    path: the cache directory; default :func:`compilation_cache_dir`.
+
+  Returns:
+    The directory, or None (with a warning) when it cannot be created: nothing is cached then.
+  """
+  path = path or compilation_cache_dir()
+  try:
+    os.makedirs(path, exist_ok=True)
+  except OSError as e:
+    warnings.warn(f"compilation cache {path!r} unusable ({e}); compiling without it",
+                  stacklevel=2)
+    return None
+  jax.config.update("jax_compilation_cache_dir", path)
+  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+  jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+  return path
+
+
+def _cell(seed: int, kl_warmup: float = 0.0) -> train.Cell:
+  data_key, corrupt_key, init_key, train_key = sweep.cell_keys(seed, 1, 0.0)
+  coeffs = LossCoefficients(*[np.float32(v) for v in model_coefficients("vae")])
+  return train.Cell(kappa=np.int32(1), nu=np.float32(0.0), data_key=data_key,
+                    corrupt_key=corrupt_key, init_key=init_key, train_key=train_key,
+                    coeffs=coeffs)
+
+
 def train_vae(Z: np.ndarray, settings: train.Settings, *, steps: int, seed: int,
-              progress: bool = True) -> tuple[np.ndarray, dict[str, Any]]:
+              progress: bool = True) -> tuple[Any, dict[str, Any]]:
   """Trains one VAE on the rows of Z (fixed-dataset mode, ν = 0) for exactly ``steps`` Adam steps
-  and returns μx(μz[Z]). A remainder chunk (``steps`` not a multiple of ``settings.chunk_steps``)
-  is compiled separately; batches are keyed by the global step, so the first chunks are the same.
+  and returns (params as numpy arrays, info). A remainder chunk (``steps`` not a multiple of
+  ``settings.chunk_steps``) is compiled separately; batches are keyed by the global step, so the
+  first chunks are the same.
 
   Raises:
     RuntimeError: the loss turned non-finite (the engine froze the cell).
   """
-  fns = train.make_train(settings)
-  data_key, corrupt_key, init_key, train_key = sweep.cell_keys(seed, 1, 0.0)
-  coeffs = LossCoefficients(*[np.float32(v) for v in model_coefficients("vae")])
-  cell = train.Cell(kappa=np.int32(1), nu=np.float32(0.0), data_key=data_key,
-                    corrupt_key=corrupt_key, init_key=init_key, train_key=train_key,
-                    coeffs=coeffs)
+  fns = compiled(settings)
+  cell = _cell(seed)
   data = jnp.asarray(Z, jnp.float32)
-  state = jax.jit(fns.init)(cell)
-  chunks = {settings.chunk_steps: jax.jit(fns.run_chunk)}
+  state = fns.init(cell)
   plan = chunk_plan(steps, settings.chunk_steps)
   bar = sweep.Progress(steps, 1, settings.batch_size, "[decompose]", progress)
   bar.update(0, 0, float("nan"))
   losses, done = [], 0
   for k in plan:
-    if k not in chunks:
-      rest = train.make_train(dataclasses.replace(settings, chunk_steps=k))
-      chunks[k] = jax.jit(rest.run_chunk)
-    state, m = chunks[k](state, cell, data)
+    run = fns.run_chunk if k == settings.chunk_steps else compiled(
+        dataclasses.replace(settings, chunk_steps=k)).run_chunk
+    state, m = run(state, cell, data)
     done += k
     losses.append(float(m.loss))
     bar.update(done, int(state.failed), losses[-1])
   if bool(state.failed):
     raise RuntimeError("VAE training became non-finite; try a smaller learning rate or fewer "
                        "latent dimensions")
-  recon = jax.jit(lambda x: fns.reconstruct(state.params, x)[0])
-  bsz = settings.eval_batch_size
-  parts = [np.asarray(recon(data[i:i + bsz])) for i in range(0, Z.shape[0], bsz)]
   info = {"loss_history": losses, "steps": int(state.step),
           "hidden_widths": list(settings.decoder_widths), "latent_dim": settings.latent_dim,
           "alpha": settings.alpha}
-  return np.concatenate(parts).astype(np.float64), info
+  return jax.device_get(state.params), info
+
+
+def apply_vae(settings: train.Settings, params: Any, Z: np.ndarray) -> np.ndarray:
+  """μx(μz[Z]) for standardised rows Z, in chunks of ``settings.eval_batch_size`` rows (float64)."""
+  recon = compiled(settings).reconstruct
+  bsz = settings.eval_batch_size
+  data = jnp.asarray(Z, jnp.float32)
+  parts = [np.asarray(recon(params, data[i:i + bsz])) for i in range(0, Z.shape[0], bsz)]
+  return np.concatenate(parts).astype(np.float64)
+
+
+def _check_settings(*, latent_dim, steps, seed, alpha, threshold, hidden_widths, batch_size,
+                    learning_rate, num_latent_samples) -> dict[str, Any]:
+  """The validated settings (``latent_dim`` and ``hidden_widths`` may be None: set from d)."""
+  steps = _positive_int("steps", steps)
+  if latent_dim is not None:
+    latent_dim = _positive_int("latent_dim", latent_dim)
+  if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+    raise ValueError(f"seed must be an integer, got {seed!r}")
+  widths = None
+  if hidden_widths is not None:
+    widths = tuple(hidden_widths)
+    if len(widths) < 1:
+      raise ValueError("hidden_widths must name at least one layer width")
+    widths = tuple(_positive_int("every hidden width", w) for w in widths)
+  return {"latent_dim": latent_dim, "steps": steps, "seed": int(seed),
+          "alpha": _positive_float("alpha", alpha),
+          "threshold": _positive_float("threshold", threshold), "hidden_widths": widths,
+          "batch_size": _positive_int("batch_size", batch_size),
+          "learning_rate": _positive_float("learning_rate", learning_rate),
+          "num_latent_samples": _positive_int("num_latent_samples", num_latent_samples)}
+
+
+def _resolve_dims(d: int, latent_dim: int | None,
+                  hidden_widths: tuple[int, ...] | None) -> tuple[int, tuple[int, ...]]:
+  if latent_dim is None:
+    latent_dim = min(20, max(1, d // 2))
+  if latent_dim > d:
+    raise ValueError(f"latent_dim (κ = {latent_dim}) exceeds the number of columns d = {d}: the "
+                     f"rows lie in at most d dimensions; pass latent_dim <= {d}")
+  return latent_dim, default_widths(d) if hidden_widths is None else tuple(hidden_widths)
+
+
+def _mask(R: np.ndarray, sigma: np.ndarray, *, alpha: float, threshold: float) -> np.ndarray:
+  return R**2 > np.maximum(alpha, (threshold * sigma) ** 2)
+
+
+def _flat_params(params: Any) -> dict[str, np.ndarray]:
+  """{"a/b/kernel": array} of a nested dict of parameters (flax's layout)."""
+  out: dict[str, np.ndarray] = {}
+
+  def walk(prefix: str, node: Any) -> None:
+    if isinstance(node, Mapping):
+      for k in sorted(node):
+        if not isinstance(k, str) or "/" in k or not k:
+          raise ValueError(f"cannot save a parameter named {k!r}")
+        walk(f"{prefix}/{k}" if prefix else k, node[k])
+    else:
+      out[prefix] = np.asarray(node)
+  walk("", params)
+  return out
+
+
+def _nest_params(flat: dict[str, np.ndarray]) -> dict[str, Any]:
+  tree: dict[str, Any] = {}
+  for key, value in flat.items():
+    node = tree
+    *parents, leaf = key.split("/")
+    for p in parents:
+      node = node.setdefault(p, {})
+    node[leaf] = value
+  return tree
+
+
+MODEL_FORMAT = "hidden_talents.RobustVAE"
+MODEL_FORMAT_VERSION = 1
+_PARAM_PREFIX = "param/"
+
+
+def _npz_string(z: Any, key: str) -> str:
+  a = z[key]
+  if a.shape != () or a.dtype.kind != "U":
+    raise ValueError(f"entry {key!r} is not a string")
+  return str(a[()])
+
+
+def check_save_path(path: str) -> str:
+  """Refuses a model path that cannot be written (a directory, a missing or unwritable parent
+  directory) — to be checked before training.
+
+  Raises:
+    ValueError: names the problem.
+  """
+  path = os.fspath(path)
+  if os.path.isdir(path):
+    raise ValueError(f"model path {path!r} is a directory; name a file such as model.npz")
+  parent = os.path.dirname(os.path.abspath(path))
+  if not os.path.isdir(parent):
+    raise ValueError(f"cannot write the model {path!r}: directory {parent!r} does not exist")
+  if not os.access(parent, os.W_OK | os.X_OK):
+    raise ValueError(f"cannot write the model {path!r}: directory {parent!r} is not writable")
+  return path
+
+
+class RobustVAE:
+  """The VAE as a nonlinear robust PCA, fitted once and applied to new rows.
+
+  ``RobustVAE(...).fit(X)`` standardises the columns of X robustly, trains the VAE on its rows and
+  fixes each column's robust inlier residual scale σⱼ (module docstring);
+  ``transform(X_new)`` applies the same standardisation, encoder/decoder and σⱼ to any rows with
+  the same columns and returns a :class:`Decomposition` (the mask rule of :func:`decompose`).
+  ``decompose(X)`` is ``RobustVAE(...).fit(X).transform(X)``, bit for bit.
+  ``save(path)`` / ``RobustVAE.load(path)``: one ``.npz`` file (parameters, standardisation,
+  scales, every setting, a format version), written atomically, read without pickle.
+
+  The arguments are those of :func:`decompose` (without ``method``, ``lam`` and ``progress``).
+
+  Raises:
+    ValueError: a bad argument, before any work.
+  """
+
+  def __init__(self, *, latent_dim: int | None = None, steps: int = 3000, seed: int = 0,
+               alpha: float = 1e-2, threshold: float = 3.0,
+               hidden_widths: tuple[int, ...] | None = None, batch_size: int = 100,
+               learning_rate: float = 1e-3, num_latent_samples: int = 1):
+    self.config = _check_settings(
+        latent_dim=latent_dim, steps=steps, seed=seed, alpha=alpha, threshold=threshold,
+        hidden_widths=hidden_widths, batch_size=batch_size, learning_rate=learning_rate,
+        num_latent_samples=num_latent_samples)
+    self.settings: train.Settings | None = None  # the engine's static settings, once fitted
+    self.params: Any = None
+    self.center = self.scale = self.residual_scale = self.constant = None
+    self.fit_info: dict[str, Any] = {}
+
+  def __repr__(self) -> str:
+    args = ", ".join(f"{k}={v!r}" for k, v in self.config.items())
+    state = f"fitted on {self.num_fitted} × {self.d}" if self.fitted else "not fitted"
+    return f"RobustVAE({args}) [{state}]"
+
+  @property
+  def fitted(self) -> bool:
+    return self.params is not None
+
+  @property
+  def d(self) -> int | None:
+    return None if self.settings is None else self.settings.data_dim
+
+  @property
+  def num_fitted(self) -> int | None:
+    return None if self.settings is None else self.settings.num_samples
+
+  def used_settings(self) -> dict[str, Any]:
+    """Every setting as used (latent_dim and widths resolved, batch size capped): summary.json's
+    "settings"."""
+    c, s = self.config, self.settings
+    if s is None:
+      raise ValueError("the model is not fitted yet: call fit(X) first")
+    return {"method": "vae", "seed": c["seed"], "alpha": c["alpha"], "threshold": c["threshold"],
+            "latent_dim": s.latent_dim, "steps": c["steps"],
+            "hidden_widths": list(s.decoder_widths), "batch_size": s.batch_size,
+            "learning_rate": c["learning_rate"], "num_latent_samples": c["num_latent_samples"]}
+
+  def _engine_settings(self, n: int, d: int) -> train.Settings:
+    c = self.config
+    latent_dim, widths = _resolve_dims(d, c["latent_dim"], c["hidden_widths"])
+    return vae_settings(n, d, latent_dim=latent_dim, steps=c["steps"], alpha=c["alpha"],
+                        hidden_widths=widths, batch_size=c["batch_size"],
+                        learning_rate=c["learning_rate"],
+                        num_latent_samples=c["num_latent_samples"])
+
+  def fit(self, X: Any, *, progress: bool = False) -> RobustVAE:
+    """Trains on the rows of X (samples as rows); returns self.
+
+    Raises:
+      ValueError: bad X (:func:`check_matrix`), latent_dim > d, entries too large for float32
+        training (:func:`check_magnitudes`) — all before any training.
+      RuntimeError: training turned non-finite.
+    """
+    X = check_matrix(X, method="vae")
+    n, d = X.shape
+    settings = self._engine_settings(n, d)
+    Z, center, scale = robust_standardize(X)
+    check_magnitudes(X, Z)
+    constant = np.all(X == X[:1], axis=0)
+    center[constant] = X[0, constant]  # exactly the constant (a median of equal values is too)
+    params, info = train_vae(Z, settings, steps=self.config["steps"], seed=self.config["seed"],
+                             progress=progress)
+    Z_hat = apply_vae(settings, params, Z)
+    Z_hat[:, constant] = 0.0
+    R = Z - Z_hat
+    sigma = MAD_TO_SIGMA * np.median(np.abs(R - np.median(R, axis=0)), axis=0)
+    self.settings, self.params, self.fit_info = settings, params, dict(info)
+    self.center, self.scale, self.residual_scale, self.constant = center, scale, sigma, constant
+    return self
+
+  def transform(self, X: Any, *, threshold: float | None = None) -> Decomposition:
+    """Decomposes rows X (any number, the fitted columns) with the fitted model.
+
+    Args:
+      X: (m, d) real matrix, finite.
+      threshold: k of the mask test; default the model's.
+
+    Returns:
+      :class:`Decomposition`: L = μx(μz[x]) un-standardised, S = X − L, mask_ij = r²ᵢⱼ >
+      max(α, (k σⱼ)²) with the σⱼ fixed at fit time (constant columns of the fitted rows: L is
+      the constant and nothing is flagged there), noise_scale = σⱼ in units of X.
+
+    Raises:
+      ValueError: not fitted, bad X, another number of columns, entries too large.
+    """
+    if not self.fitted:
+      raise ValueError("the model is not fitted yet: call fit(X) first or RobustVAE.load(path)")
+    k = self.config["threshold"] if threshold is None else _positive_float("threshold", threshold)
+    alpha = self.config["alpha"]
+    X = check_matrix(X, method="rpca", min_samples=1)
+    m, d = X.shape
+    if d != self.d:
+      raise ValueError(f"X has {d} columns, but the model was fitted on rows of d = {self.d} "
+                       "columns")
+    constant = self.constant
+    Z = (X - self.center) / self.scale
+    check_magnitudes(X, Z)
+    Z_hat = apply_vae(self.settings, self.params, Z)
+    Z_hat[:, constant] = 0.0
+    mask = _mask(Z - Z_hat, self.residual_scale, alpha=alpha, threshold=k)
+    mask[:, constant] = False
+    L = Z_hat * self.scale + self.center
+    L[:, constant] = self.center[constant]
+    S = X - L
+    settings = {**self.used_settings(), "threshold": k}
+    info: dict[str, Any] = {"method": "vae", "n": m, "d": d, "fitted_rows": self.num_fitted,
+                            **self.fit_info, "alpha": alpha, "threshold": k,
+                            "flagged_fraction": float(mask.mean()),
+                            "constant_columns": int(constant.sum()), "settings": settings}
+    return Decomposition(L=L, S=S, mask=mask, sample_scores=mask.mean(axis=1),
+                         noise_scale=self.residual_scale * self.scale, info=info,
+                         S_sparse=np.where(mask, S, 0.0))
+
+  def fit_transform(self, X: Any, *, progress: bool = False) -> Decomposition:
+    return self.fit(X, progress=progress).transform(X)
+
+  def save(self, path: str) -> str:
+    """Writes the fitted model to ``path`` (one ``.npz``: no pickle) atomically: a temporary
+    file beside it, renamed into place, so ``path`` holds the whole model or its old content.
+    The file gets the user's umask (0644 by default).
+
+    Returns:
+      The path.
+
+    Raises:
+      ValueError: not fitted, or the path cannot be written (:func:`check_save_path`).
+    """
+    if not self.fitted:
+      raise ValueError("the model is not fitted yet: call fit(X) first")
+    path = check_save_path(path)
+    meta = {"config": {**self.config, "hidden_widths": None if self.config["hidden_widths"] is None
+                       else list(self.config["hidden_widths"])},
+            "num_fitted": self.num_fitted, "d": self.d}
+    arrays = {"format": np.array(MODEL_FORMAT), "format_version": np.array(MODEL_FORMAT_VERSION),
+              "meta": np.array(json.dumps(meta, sort_keys=True)),
+              "fit_info": np.array(json.dumps(io.to_jsonable(self.fit_info), sort_keys=True)),
+              "engine_settings": np.array(json.dumps(
+                  io.to_jsonable(dataclasses.asdict(self.settings)), sort_keys=True)),
+              "center": self.center, "scale": self.scale,
+              "residual_scale": self.residual_scale, "constant": self.constant}
+    arrays.update({_PARAM_PREFIX + k: v for k, v in _flat_params(self.params).items()})
+    parent = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{os.path.basename(path)}.tmp-")
+    try:
+      with os.fdopen(fd, "wb") as f:
+        np.savez(f, **arrays)
+        f.flush()
+        os.fsync(f.fileno())
+      os.chmod(tmp, 0o666 & ~_umask())
+      os.replace(tmp, path)
+    except BaseException:
+      if os.path.exists(tmp):
+        os.unlink(tmp)
+      raise
+    return path
+
+  @classmethod
+  def load(cls, path: str) -> RobustVAE:
+    """Reads a model written by :meth:`save`.
+
+    Raises:
+      ValueError: a missing, corrupt or truncated file, not a RobustVAE model, another format
+        version, or parameters that do not fit the recorded settings.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+      raise ValueError(f"model file {path!r} does not exist" if not os.path.exists(path) else
+                       f"model file {path!r} is not a file")
+    try:
+      with np.load(path, allow_pickle=False) as z:
+        keys = set(z.files)
+        if "format" not in keys or _npz_string(z, "format") != MODEL_FORMAT:
+          raise ValueError(f"not a {MODEL_FORMAT} model file")
+        version = int(z["format_version"])
+        if version != MODEL_FORMAT_VERSION:
+          raise ValueError(f"format version {version}; this hidden_talents reads version "
+                           f"{MODEL_FORMAT_VERSION}: refit and save the model again")
+        meta = json.loads(_npz_string(z, "meta"))
+        fit_info = json.loads(_npz_string(z, "fit_info"))
+        arrays = {k: np.array(z[k]) for k in ("center", "scale", "residual_scale", "constant")}
+        flat = {k[len(_PARAM_PREFIX):]: np.array(z[k]) for k in keys
+                if k.startswith(_PARAM_PREFIX)}
+    except ValueError as e:
+      raise ValueError(f"cannot load the model {path!r}: {e}") from e
+    except (OSError, EOFError, KeyError, TypeError, zipfile.BadZipFile, json.JSONDecodeError) as e:
+      raise ValueError(f"cannot load the model {path!r}: corrupt or not a model file "
+                       f"({type(e).__name__}: {e})") from e
+    try:
+      model = cls(**meta["config"])
+      n, d = int(meta["num_fitted"]), int(meta["d"])
+      settings = model._engine_settings(n, d)
+      expected = jax.eval_shape(lambda: train.make_model(settings).init(
+          jax.random.PRNGKey(0), jnp.zeros((1, d))))
+      want = {k: (tuple(v.shape), np.dtype(v.dtype)) for k, v in _flat_params(expected).items()}
+      got = {k: (v.shape, v.dtype) for k, v in flat.items()}
+      if got != want:
+        raise ValueError("its parameters do not match its settings")
+      for k, v in arrays.items():
+        if v.shape != (d,) or (k == "constant") != (v.dtype == bool):
+          raise ValueError(f"entry {k!r} has shape {v.shape} and dtype {v.dtype}")
+      if not all(np.all(np.isfinite(arrays[k])) for k in ("center", "scale", "residual_scale")):
+        raise ValueError("its standardisation is not finite")
+    except (ValueError, KeyError, TypeError) as e:
+      raise ValueError(f"cannot load the model {path!r}: {e}") from e
+    model.settings, model.params, model.fit_info = settings, _nest_params(flat), fit_info
+    model.center, model.scale = arrays["center"], arrays["scale"]
+    model.residual_scale, model.constant = arrays["residual_scale"], arrays["constant"]
+    return model
 
 
 def decompose(
@@ -256,8 +669,9 @@ def decompose(
 ) -> Decomposition:
   """Splits X (samples as rows) into a clean part L on a (nonlinear) manifold and S = X − L.
 
-  The defaults need no tuning: the VAE's KL term plays the role that C2 plays for the AEs
-  (Sec. 5.1), and α is in units of robustly standardised columns.
+  The one-call shortcut of ``RobustVAE(...).fit(X).transform(X)`` (:class:`RobustVAE`: fit once,
+  apply to new rows, save). The defaults need no tuning: the VAE's KL term plays the role that C2
+  plays for the AEs (Sec. 5.1), and α is in units of robustly standardised columns.
 
   Args:
     X: (n, d) real matrix, samples as rows, finite.
@@ -288,52 +702,28 @@ def decompose(
   if method not in METHODS:
     raise ValueError(f"method must be one of {METHODS}, got {method!r}")
   X = check_matrix(X, method=method)
-  n, d = X.shape
-  steps = _positive_int("steps", steps)
-  if latent_dim is None:
-    latent_dim = min(20, max(1, d // 2))
-  latent_dim = _positive_int("latent_dim", latent_dim)
-  if method == "vae" and latent_dim > d:
-    raise ValueError(f"latent_dim (κ = {latent_dim}) exceeds the number of columns d = {d}: the "
-                     f"rows lie in at most d dimensions; pass latent_dim <= {d}")
-  if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-    raise ValueError(f"seed must be an integer, got {seed!r}")
-  alpha = _positive_float("alpha", alpha)
-  threshold = _positive_float("threshold", threshold)
-  batch_size = _positive_int("batch_size", batch_size)
-  learning_rate = _positive_float("learning_rate", learning_rate)
-  num_latent_samples = _positive_int("num_latent_samples", num_latent_samples)
-  widths = default_widths(d) if hidden_widths is None else tuple(hidden_widths)
-  if len(widths) < 1:
-    raise ValueError("hidden_widths must name at least one layer width")
-  for w in widths:
-    _positive_int("every hidden width", w)
+  kwargs = dict(latent_dim=latent_dim, steps=steps, seed=seed, alpha=alpha, threshold=threshold,
+                hidden_widths=hidden_widths, batch_size=batch_size, learning_rate=learning_rate,
+                num_latent_samples=num_latent_samples)
+  if method == "vae":
+    return RobustVAE(**kwargs).fit(X, progress=progress).transform(X)
+  config = _check_settings(**kwargs)
+  _resolve_dims(X.shape[1], config["latent_dim"], config["hidden_widths"])
   if lam is not None:
     lam = _positive_float("lam", lam)
-
+  alpha, threshold = config["alpha"], config["threshold"]
+  n, d = X.shape
   Z, center, scale = robust_standardize(X)
   check_magnitudes(X, Z)
   constant = np.all(X == X[:1], axis=0)
-  info: dict[str, Any] = {"method": method, "n": n, "d": d}
-  settings_used: dict[str, Any] = {
-      "method": method, "seed": int(seed), "alpha": alpha, "threshold": threshold}
-  if method == "vae":
-    settings = vae_settings(n, d, latent_dim=latent_dim, steps=steps, alpha=alpha,
-                            hidden_widths=widths, batch_size=batch_size,
-                            learning_rate=learning_rate, num_latent_samples=num_latent_samples)
-    settings_used.update(latent_dim=latent_dim, steps=steps, hidden_widths=list(widths),
-                         batch_size=settings.batch_size, learning_rate=learning_rate,
-                         num_latent_samples=num_latent_samples)
-    Z_hat, extra = train_vae(Z, settings, steps=steps, seed=int(seed), progress=progress)
-    info.update(extra)
-  else:
-    res = rpca.robust_pca(Z.astype(np.float32), lam=lam)
-    Z_hat = np.asarray(res.L, np.float64)
-    info.update(lam=float(res.lam), iterations=int(res.iterations),
-                converged=bool(res.converged))
-    settings_used.update(lam=float(res.lam))
-    if not bool(res.converged):
-      print("[decompose] warning: RPCA did not converge", file=sys.stderr)
+  res = rpca.robust_pca(Z.astype(np.float32), lam=lam)
+  Z_hat = np.asarray(res.L, np.float64)
+  info: dict[str, Any] = {"method": method, "n": n, "d": d, "lam": float(res.lam),
+                          "iterations": int(res.iterations), "converged": bool(res.converged)}
+  settings_used = {"method": method, "seed": config["seed"], "alpha": alpha,
+                   "threshold": threshold, "lam": float(res.lam)}
+  if not bool(res.converged):
+    print("[decompose] warning: RPCA did not converge", file=sys.stderr)
   # A constant column has no outliers: its clean part is the constant (Z = 0 there), whatever the
   # (possibly unconverged) model reconstructs.
   Z_hat[:, constant] = 0.0

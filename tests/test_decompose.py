@@ -230,13 +230,18 @@ def test_skip_header_on_headerless_file_warns(tmp_path):
 
 
 def _fake_train(monkeypatch, noise: float = 0.3, calls: list | None = None):
-  """Replaces the VAE training by a reconstruction Z + heavy-tailed noise (fast and known)."""
+  """Replaces the VAE training and its reconstruction by Z + heavy-tailed noise (fast and known;
+  the same noise for the same rows, so fit and transform agree)."""
   def fake(Z, settings, *, steps, seed, progress=True):
     if calls is not None:
       calls.append(steps)
-    rng = np.random.default_rng(seed)
-    return Z + noise * rng.standard_t(2, size=Z.shape), {"loss_history": [1.0], "steps": steps}
+    return {"seed": seed}, {"loss_history": [1.0], "steps": steps}
+
+  def fake_apply(settings, params, Z):
+    rng = np.random.default_rng(params["seed"])
+    return Z + noise * rng.standard_t(2, size=Z.shape)
   monkeypatch.setattr(DM, "train_vae", fake)
+  monkeypatch.setattr(DM, "apply_vae", fake_apply)
 
 
 def test_constant_column_gets_no_spurious_flags(monkeypatch):
