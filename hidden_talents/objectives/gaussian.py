@@ -4,6 +4,8 @@ References:
   Dai, Wang, Aston, Hua, Wipf. "Hidden Talents of the Variational Autoencoder".
   Eq. 3 (2·KL), eqs. 68–70 and 86–87 (decoder variance optimised out: ξα of eq. 69 is the
   optimal variance, :func:`decoder_variance_cost` the minimum value log ξα + u/ξα).
+  Eq. 2 (the Gaussian decoder's −2 log-likelihood for a given Σx = diag γ:
+  :func:`gaussian_data_cost`, with γ from a network head through :func:`floored_variance`).
 """
 
 from __future__ import annotations
@@ -67,3 +69,43 @@ def decoder_variance_cost(u: ArrayLike, alpha: ArrayLike) -> jax.Array:
   u = jnp.asarray(u)
   s = xi_alpha(u, alpha)
   return u / s + jnp.log(s)
+
+
+LOGVAR_X_MIN = -30.0  # γ − α ≥ e⁻³⁰ ≈ 1e-13: γ = α to float32 precision, finite gradients.
+LOGVAR_X_MAX = 20.0
+
+
+def floored_variance(logvar_x: ArrayLike, alpha: ArrayLike) -> jax.Array:
+  """γ = α + exp(s) with s = ``logvar_x`` clipped to [−30, 20]: a decoder variance ≥ α.
+
+  The parametrisation of the ``learned`` and ``shared`` decoder variances: s = log(γ − α) is an
+  unconstrained network output, γ > α always, and γ → α as s → −∞ (at s = −30, γ = α to float32
+  precision). dγ/ds = exp(s) is finite everywhere (0 once s is clipped), so the data term's
+  gradients stay finite at the floor, unlike a log of (γ − α) or a division by it.
+
+  Args:
+    logvar_x: s, any shape.
+    alpha: the variance floor α > 0 (scalar or broadcastable).
+
+  Returns:
+    γ, the shape of ``logvar_x`` broadcast with ``alpha``.
+  """
+  return alpha + jnp.exp(jnp.clip(jnp.asarray(logvar_x), LOGVAR_X_MIN, LOGVAR_X_MAX))
+
+
+def gaussian_data_cost(u: ArrayLike, gamma: ArrayLike) -> jax.Array:
+  """u/γ + log γ, elementwise: −2 log N(x | μx, γ) up to the constant log 2π (eq. 2).
+
+  The data term of one entry for a GIVEN decoder variance γ (Σx = diag γ), with u = (x − μx)²
+  the squared residual. Its minimum over γ ≥ α is :func:`decoder_variance_cost` (eq. 68), so at
+  equal μx the optimised-out variance is never worse than any γ ≥ α.
+
+  Args:
+    u: non-negative squared residuals, any shape.
+    gamma: decoder variances γ > 0, broadcastable with ``u``.
+
+  Returns:
+    An array of the broadcast shape.
+  """
+  gamma = jnp.asarray(gamma)
+  return jnp.asarray(u) / gamma + jnp.log(gamma)

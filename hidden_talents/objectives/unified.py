@@ -12,6 +12,16 @@ One loss with per-cell coefficients makes the three models one vmappable program
 * AE-ℓ1: noise = 0, kl = 0, c2 = 0, c1 = C2.
 
 Weight decay C1‖θ, φ‖² is added once per loss by the trainer, not per sample.
+
+The decoder variance Σx = diag γ is a model choice (``decoder_variance``, one branch of the data
+term, chosen at trace time: models with different decoder variances are separate compiled
+programs, and run as separate sweeps, one ``train.Settings`` each). With u = (xⱼ − μx,ⱼ)², the
+data term is Σⱼ (u/γⱼ + log γⱼ) (eq. 2 up to constants) and:
+
+* ``optimal`` — γⱼ = ξα(u) = max(u, α) optimised out per entry and sample (eqs. 68–70, 86–87),
+  the paper's; the data term above. The minimum of the other two at equal μx.
+* ``learned`` — γ(z) = α + exp(s(z)), s a decoder head per entry (a function of z only, eq. 2).
+* ``shared`` — γ = α + exp(s), one learned scalar s per model (all entries, all samples).
 """
 
 from __future__ import annotations
@@ -22,7 +32,13 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from hidden_talents.objectives.gaussian import decoder_variance_cost
+from hidden_talents.objectives.gaussian import (
+  decoder_variance_cost,
+  floored_variance,
+  gaussian_data_cost,
+)
+
+DECODER_VARIANCES = ("optimal", "learned", "shared")
 
 LOGVAR_MIN = -30.0  # σz² ≥ e⁻³⁰ ≈ 1e-13: keeps log|Σz| finite, far below any α used.
 LOGVAR_MAX = 20.0
@@ -58,9 +74,41 @@ def reparameterize(mu_z: ArrayLike, logvar_z: ArrayLike, eps: ArrayLike,
   return jnp.asarray(mu_z) + noise * jnp.exp(0.5 * clip_logvar(logvar_z)) * jnp.asarray(eps)
 
 
-def data_term(x: ArrayLike, mu_x: ArrayLike, *, alpha: ArrayLike) -> jax.Array:
-  """Σⱼ log ξα((xⱼ − μx,ⱼ)²) + O(1) over the last axis (eq. 87): ``decoder_variance_cost``."""
-  return jnp.sum(decoder_variance_cost((jnp.asarray(x) - jnp.asarray(mu_x)) ** 2, alpha), axis=-1)
+def check_decoder_variance(decoder_variance: str) -> str:
+  """``decoder_variance`` if it is one of ``DECODER_VARIANCES``, else a ``ValueError``."""
+  if decoder_variance not in DECODER_VARIANCES:
+    raise ValueError(f"decoder_variance must be one of {DECODER_VARIANCES}, got "
+                     f"{decoder_variance!r}")
+  return decoder_variance
+
+
+def data_term(x: ArrayLike, mu_x: ArrayLike, *, alpha: ArrayLike,
+              decoder_variance: str = "optimal", logvar_x: ArrayLike | None = None) -> jax.Array:
+  """The data term Σⱼ (u/γⱼ + log γⱼ), u = (xⱼ − μx,ⱼ)², over the last axis (eq. 2, paper units).
+
+  Args:
+    x: (…, d) observations.
+    mu_x: (…, d) decoder means.
+    alpha: decoder variance floor α > 0.
+    decoder_variance: static branch. ``'optimal'``: γ = ξα(u) optimised out, i.e.
+      Σⱼ log ξα(u) + O(1) of eq. 87 (``decoder_variance_cost``; ``logvar_x`` must be None).
+      ``'learned'`` / ``'shared'``: γ = α + exp(``logvar_x``) (``floored_variance``), the
+      Gaussian −2 log-likelihood for that γ (``gaussian_data_cost``).
+    logvar_x: s = log(γ − α), broadcastable with ``mu_x``: per entry for ``'learned'``, a scalar
+      (or its broadcast) for ``'shared'``.
+
+  Returns:
+    Shape ``mu_x.shape[:-1]`` broadcast with ``x``.
+  """
+  check_decoder_variance(decoder_variance)
+  u = (jnp.asarray(x) - jnp.asarray(mu_x)) ** 2
+  if decoder_variance == "optimal":
+    if logvar_x is not None:
+      raise ValueError("decoder_variance='optimal' optimises Σx out: logvar_x must be None")
+    return jnp.sum(decoder_variance_cost(u, alpha), axis=-1)
+  if logvar_x is None:
+    raise ValueError(f"decoder_variance={decoder_variance!r} needs logvar_x")
+  return jnp.sum(gaussian_data_cost(u, floored_variance(logvar_x, alpha)), axis=-1)
 
 
 def unified_cost(
@@ -71,6 +119,8 @@ def unified_cost(
     coeffs: LossCoefficients,
     *,
     alpha: ArrayLike,
+    decoder_variance: str = "optimal",
+    logvar_x: ArrayLike | None = None,
 ) -> tuple[jax.Array, dict[str, jax.Array]]:
   """Per-sample cost of ONE example (see the module docstring).
 
@@ -82,12 +132,16 @@ def unified_cost(
     logvar_z: (κ,) encoder log-variance log σz² (ignored when ``coeffs.kl`` is 0).
     coeffs: ``LossCoefficients`` of the cell.
     alpha: decoder variance floor α > 0.
+    decoder_variance: ``'optimal'`` (default, the paper's: Σx optimised out), ``'learned'`` or
+      ``'shared'`` (see ``data_term``). Static: it selects the branch at trace time.
+    logvar_x: for ``'learned'`` / ``'shared'``, s = log(γ − α) broadcastable with ``mu_x`` (the
+      decoder's head at the same z as ``mu_x``); None for ``'optimal'``.
 
   Returns:
     (cost, parts) with parts ``data``, ``kl``, ``l2``, ``l1``.
   """
   mu_x = jnp.asarray(mu_x)
-  data = data_term(x, mu_x, alpha=alpha)
+  data = data_term(x, mu_x, alpha=alpha, decoder_variance=decoder_variance, logvar_x=logvar_x)
   if mu_x.ndim == 2:
     data = jnp.mean(data, axis=0)
   lv = clip_logvar(logvar_z)
