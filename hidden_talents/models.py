@@ -3,8 +3,16 @@
 Mean networks x(d)-E1-…-μz(κ) and z(κ)-D1-…-μx(d), ReLU hidden layers. The diagonal encoder
 covariance Σz comes from a second linear head on the last shared encoder layer followed by an
 exponential (Sec. 5.1, "sharing just the first two mean network layers"): the head outputs
-log σz², and Σz = diag(exp(log σz²)). The decoder covariance is never a network: it is optimised
-out per entry in the loss (``objectives.decoder_variance_cost``, ξα of eq. 69).
+log σz², and Σz = diag(exp(log σz²)). The decoder covariance Σx = diag γ depends on
+``decoder_variance`` (``objectives.unified.DECODER_VARIANCES``):
+
+* ``optimal`` (default) — no parameters: optimised out per entry in the loss
+  (``objectives.decoder_variance_cost``, ξα of eq. 69). The parameter tree is exactly the one the
+  project had before decoder variances existed, so old checkpoints load unchanged.
+* ``learned`` — a linear head ``logvar_x`` (d outputs) on the last hidden decoder layer (on z with
+  no hidden layer) beside ``mu_x``, giving s(z) = log(γ(z) − α) per entry; zero-initialised, so
+  training starts from γ = α + 1 everywhere.
+* ``shared`` — one scalar parameter ``logvar_x`` of the decoder (s, initialised at 0).
 """
 
 from __future__ import annotations
@@ -37,41 +45,60 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
-  """z → μx. The first layer's kernel (``D1``, or ``mu_x`` with no hidden layer) is Wᵀ of eq. 21."""
+  """z → (μx, s) with s = log(γ − α) the decoder variance's head (None for ``'optimal'``).
+
+  The first layer's kernel (``D1``, or ``mu_x`` with no hidden layer) is Wᵀ of eq. 21.
+  """
 
   widths: Sequence[int]
   data_dim: int
+  decoder_variance: str = "optimal"
 
   @nn.compact
-  def __call__(self, z: jax.Array) -> jax.Array:
+  def __call__(self, z: jax.Array) -> tuple[jax.Array, jax.Array | None]:
     h = z
     for i, w in enumerate(self.widths):
       h = nn.relu(nn.Dense(w, kernel_init=he_normal, name=f"D{i + 1}")(h))
-    return nn.Dense(self.data_dim, name="mu_x")(h)
+    mu_x = nn.Dense(self.data_dim, name="mu_x")(h)
+    if self.decoder_variance == "optimal":
+      return mu_x, None
+    if self.decoder_variance == "learned":
+      return mu_x, nn.Dense(self.data_dim, kernel_init=nn.initializers.zeros,
+                            name="logvar_x")(h)
+    if self.decoder_variance == "shared":
+      s = self.param("logvar_x", nn.initializers.zeros, ())
+      return mu_x, jnp.broadcast_to(s, mu_x.shape)
+    raise ValueError(f"unknown decoder_variance {self.decoder_variance!r}")
 
 
 class AutoEncoder(nn.Module):
-  """Encoder + decoder; ``encode`` and ``decode`` are exposed through ``apply(..., method=...)``."""
+  """Encoder + decoder; ``encode``, ``decode`` (μx only) and ``decode_with_variance`` (μx, s) are
+  exposed through ``apply(..., method=...)``."""
 
   encoder_widths: Sequence[int]
   decoder_widths: Sequence[int]
   latent_dim: int
   data_dim: int
   logvar_bias_init: float = 0.0
+  decoder_variance: str = "optimal"
 
   def setup(self):
     self.encoder = Encoder(self.encoder_widths, self.latent_dim, self.logvar_bias_init)
-    self.decoder = Decoder(self.decoder_widths, self.data_dim)
+    self.decoder = Decoder(self.decoder_widths, self.data_dim, self.decoder_variance)
 
   def encode(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
     return self.encoder(x)
 
   def decode(self, z: jax.Array) -> jax.Array:
+    return self.decoder(z)[0]
+
+  def decode_with_variance(self, z: jax.Array) -> tuple[jax.Array, jax.Array | None]:
+    """(μx, s): s = log(γ − α) of the shape of μx, or None for ``'optimal'``."""
     return self.decoder(z)
 
   def __call__(self, x: jax.Array) -> jax.Array:
     mu_z, _ = self.encoder(x)
-    return self.decoder(mu_z)
+    return self.decoder(mu_z)[0]
 
 
 def first_decoder_weights(params: dict) -> jax.Array:

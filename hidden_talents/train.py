@@ -26,6 +26,11 @@ cell's ν with the same streamed outliers (MNIST, users' own matrices). A (slots
 indexed by each cell's ``data_slot`` instead: the sweep uses one to cache the streamed manifolds
 when they fit in memory (``sweep.clean_data_table``).
 
+The decoder variance (``Settings.decoder_variance``: 'optimal', 'learned' or 'shared', see
+``objectives.unified``) is static: it selects the data term's branch and the decoder's variance
+head at trace time, for the cell's own objective and its VAE objective alike; models with
+different decoder variances are separate programs (separate sweeps).
+
 A cell whose loss or parameters turn non-finite during a chunk is marked ``failed`` and frozen at
 the parameters it had at the start of that chunk; the other cells of the vmapped program are
 unaffected.
@@ -47,6 +52,7 @@ from hidden_talents import metrics, models
 from hidden_talents.data import corrupt, manifold
 from hidden_talents.objectives.unified import (
   LossCoefficients,
+  check_decoder_variance,
   clip_logvar,
   reparameterize,
   unified_cost,
@@ -71,6 +77,11 @@ class Settings:
   chunk_steps: int = 500
   learning_rate: float = 1e-3
   alpha: float = 1e-2
+  # Decoder variance Σx = diag γ, floor α (objectives.unified.DECODER_VARIANCES): 'optimal'
+  # (optimised out per entry, eqs. 68–70, 86–87; the paper's), 'learned' (a decoder head γ(z)) or
+  # 'shared' (one learned scalar γ). Static: models with different decoder variances run as
+  # separate sweeps. 'optimal' has no parameters (checkpoints and fingerprints unchanged).
+  decoder_variance: str = "optimal"
   weight_decay: float = 5e-4  # C1
   loss_reduction: str = "mean"  # 'mean' over the batch, or 'sum' (n/B · batch sum, eq. 2)
   num_latent_samples: int = 1  # τ of eq. 4
@@ -102,6 +113,7 @@ class Settings:
       raise ValueError(f"learning_rate must be > 0, got {self.learning_rate!r}")
     if not (self.alpha > 0 and math.isfinite(self.alpha)):
       raise ValueError(f"alpha must be > 0, got {self.alpha!r}")
+    check_decoder_variance(self.decoder_variance)
     if not self.weight_decay >= 0:
       raise ValueError(f"weight_decay must be ≥ 0, got {self.weight_decay!r}")
     if self.loss_reduction not in ("mean", "sum"):
@@ -167,7 +179,7 @@ class EvalMetrics(NamedTuple):
   sigma_z_hist: jax.Array  # (hist_bins,) counts of log10 diag Σz over all samples and dims
   w1_col_norms: jax.Array  # (latent_dim,) column norms of the first decoder layer W₁ (eq. 21)
   objective: jax.Array  # the cell's own training cost per sample (β = 1, no weight decay)
-  vae_objective: jax.Array  # the VAE cost per sample (eq. 2, Σx optimised out) of this solution
+  vae_objective: jax.Array  # the VAE cost per sample (eq. 2, settings' Σx) of this solution
 
 
 # fold_in tags of the evaluation, curve and refit noise: far above any step (the training batches
@@ -180,7 +192,7 @@ class CurveMetrics(NamedTuple):
 
   nmse: jax.Array  # eq. 20 of μx(μz(x)) on the subset
   objective: jax.Array  # the cell's training cost per sample (with β = 1; no weight decay)
-  data: jax.Array  # its data term per sample (Σⱼ log ξα …, eq. 87)
+  data: jax.Array  # its data term per sample (Σⱼ log ξα …, eq. 87, or eq. 2 for a given Σx)
   kl: jax.Array  # tr Σz − log|Σz| per sample
   vae_objective: jax.Array  # the VAE cost per sample of this solution (encoder's Σz head)
   sigma_z_near_zero: jax.Array  # latent dimensions with mean σz² < metrics.SIGMA_Z_NEAR_ZERO
@@ -204,7 +216,8 @@ class TrainFns(NamedTuple):
 def make_model(s: Settings) -> models.AutoEncoder:
   return models.AutoEncoder(
       encoder_widths=tuple(s.encoder_widths), decoder_widths=tuple(s.decoder_widths),
-      latent_dim=s.latent_dim, data_dim=s.data_dim, logvar_bias_init=s.logvar_bias_init)
+      latent_dim=s.latent_dim, data_dim=s.data_dim, logvar_bias_init=s.logvar_bias_init,
+      decoder_variance=s.decoder_variance)
 
 
 def kl_weight(step: jax.Array, warmup: jax.Array) -> jax.Array:
@@ -291,13 +304,21 @@ def make_train(s: Settings) -> TrainFns:
                       failed=jnp.zeros((), bool))
 
   def per_sample(params, x, eps, coeffs):
-    """Per-sample unified cost (B,) of a batch and its parts."""
+    """Per-sample unified cost (B,) of a batch and its parts, under ``s.decoder_variance``."""
     mu_z, logvar_z = model.apply(params, x, method=models.AutoEncoder.encode)
     z = reparameterize(mu_z[None], logvar_z[None], eps, coeffs.noise)  # (τ, B, κ)
-    mu_x = model.apply(params, z, method=models.AutoEncoder.decode)  # (τ, B, d)
+    if s.decoder_variance == "optimal":
+      mu_x = model.apply(params, z, method=models.AutoEncoder.decode)  # (τ, B, d)
+      return jax.vmap(
+          lambda xi, mxi, mzi, lvi: unified_cost(xi, mxi, mzi, lvi, coeffs, alpha=s.alpha),
+          in_axes=(0, 1, 0, 0))(x, mu_x, mu_z, logvar_z)
+    # (τ, B, d) each: s = log(γ − α) at the same z as μx.
+    mu_x, logvar_x = model.apply(params, z, method=models.AutoEncoder.decode_with_variance)
     return jax.vmap(
-        lambda xi, mxi, mzi, lvi: unified_cost(xi, mxi, mzi, lvi, coeffs, alpha=s.alpha),
-        in_axes=(0, 1, 0, 0))(x, mu_x, mu_z, logvar_z)
+        lambda xi, mxi, mzi, lvi, lgi: unified_cost(
+            xi, mxi, mzi, lvi, coeffs, alpha=s.alpha, decoder_variance=s.decoder_variance,
+            logvar_x=lgi),
+        in_axes=(0, 1, 0, 0, 1))(x, mu_x, mu_z, logvar_z, logvar_x)
 
   def per_sample_cost(params, x, eps, coeffs):
     return per_sample(params, x, eps, coeffs)[0]
