@@ -82,6 +82,7 @@ def settings_from_config(config, tau: int) -> train.Settings:
       decoder_widths=r, latent_dim=int(config.latent_dim), num_samples=int(config.num_images),
       batch_size=int(config.batch_size), chunk_steps=int(min(config.chunk_steps, config.num_steps)),
       learning_rate=float(config.learning_rate), alpha=float(config.alpha),
+      decoder_variance=str(config.decoder_variance),
       weight_decay=float(config.weight_decay), num_latent_samples=int(tau),
       logvar_bias_init=float(config.logvar_bias_init),
       eval_batch_size=int(min(config.eval_batch_size, config.num_images)), outliers="uniform",

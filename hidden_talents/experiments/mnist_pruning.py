@@ -66,6 +66,7 @@ def settings_for(config, kappa: int, num_samples: int) -> train.Settings:
       batch_size=int(config.batch_size), chunk_steps=int(min(config.chunk_steps,
                                                              config.num_steps)),
       learning_rate=float(config.learning_rate), alpha=float(config.alpha),
+      decoder_variance=str(config.decoder_variance),
       weight_decay=float(config.weight_decay), loss_reduction=str(config.loss_reduction),
       logvar_bias_init=float(config.logvar_bias_init),
       eval_batch_size=int(min(config.eval_batch_size, num_samples)))

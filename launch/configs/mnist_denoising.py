@@ -35,6 +35,7 @@ def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
   c.chunk_steps = 250
   c.learning_rate = 1e-3
   c.alpha = 0.1  # decoder variance floor α (pixels in [0, 1]); 1e-2 collapses (see module doc)
+  c.decoder_variance = "optimal"  # 'optimal' (optimised out, the paper's), 'learned' or 'shared'
   c.weight_decay = 5e-4  # C1
   c.logvar_bias_init = -4.0  # σz² = e⁻⁴ at init
   c.eval_batch_size = 1000

@@ -44,6 +44,7 @@ def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
   c.chunk_steps = 5000
   c.learning_rate = 1e-4
   c.alpha = 1e-2  # floor of the per-pixel decoder variance
+  c.decoder_variance = "optimal"  # 'optimal' (optimised out, the paper's), 'learned' or 'shared'
   c.weight_decay = 5e-4  # C1
   c.loss_reduction = "mean"
   c.eval_batch_size = 10_000

@@ -57,6 +57,7 @@ def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
   c.chunk_steps = 250
   c.learning_rate = 1e-3
   c.alpha = 1e-2  # decoder variance floor α of ξα
+  c.decoder_variance = "optimal"  # 'optimal' (optimised out, the paper's), 'learned' or 'shared'
   c.weight_decay = 5e-4  # C1
   c.loss_reduction = "mean"  # 'mean' per sample (+ C1‖θ‖²), or 'sum' over n as in eq. 2
   # Initial log σz² of the encoder. At 0 (σz² = 1) the quick preset's VAE collapsed to the data
