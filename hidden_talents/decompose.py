@@ -374,7 +374,7 @@ def _flat_params(params: Any) -> dict[str, np.ndarray]:
           raise ValueError(f"cannot save a parameter named {k!r}")
         walk(f"{prefix}/{k}" if prefix else k, node[k])
     else:
-      out[prefix] = np.asarray(node)
+      out[prefix] = node
   walk("", params)
   return out
 
@@ -581,7 +581,7 @@ class RobustVAE:
                   io.to_jsonable(dataclasses.asdict(self.settings)), sort_keys=True)),
               "center": self.center, "scale": self.scale,
               "residual_scale": self.residual_scale, "constant": self.constant}
-    arrays.update({_PARAM_PREFIX + k: v for k, v in _flat_params(self.params).items()})
+    arrays.update({_PARAM_PREFIX + k: np.asarray(v) for k, v in _flat_params(self.params).items()})
     parent = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{os.path.basename(path)}.tmp-")
     try:
@@ -610,6 +610,9 @@ class RobustVAE:
       raise ValueError(f"model file {path!r} does not exist" if not os.path.exists(path) else
                        f"model file {path!r} is not a file")
     try:
+      with open(path, "rb") as f:
+        if f.read(4) != b"PK\x03\x04":  # np.load would take other bytes for a pickle or .npy
+          raise zipfile.BadZipFile("not an .npz archive")
       with np.load(path, allow_pickle=False) as z:
         keys = set(z.files)
         if "format" not in keys or _npz_string(z, "format") != MODEL_FORMAT:
@@ -632,12 +635,12 @@ class RobustVAE:
       model = cls(**meta["config"])
       n, d = int(meta["num_fitted"]), int(meta["d"])
       settings = model._engine_settings(n, d)
-      expected = jax.eval_shape(lambda: train.make_model(settings).init(
-          jax.random.PRNGKey(0), jnp.zeros((1, d))))
+      expected = jax.eval_shape(train.make_train(settings).init, _cell(0)).params
       want = {k: (tuple(v.shape), np.dtype(v.dtype)) for k, v in _flat_params(expected).items()}
       got = {k: (v.shape, v.dtype) for k, v in flat.items()}
       if got != want:
-        raise ValueError("its parameters do not match its settings")
+        diff = sorted(set(got.items()) ^ set(want.items()))[:3]
+        raise ValueError(f"its parameters do not match its settings ({diff} ...)")
       for k, v in arrays.items():
         if v.shape != (d,) or (k == "constant") != (v.dtype == bool):
           raise ValueError(f"entry {k!r} has shape {v.shape} and dtype {v.dtype}")

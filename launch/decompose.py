@@ -3,6 +3,8 @@ robust PCA (Sec. 3, eqs. 12–13), or convex RPCA (eq. 14) with --method=rpca.
 
   python -m launch.decompose --input=data.npy --output=out_dir
   python -m launch.decompose --input=data.csv --output=out_dir --method=rpca
+  python -m launch.decompose --input=train.npy --output=out_dir --save_model=model.npz
+  python -m launch.decompose --input=new_rows.npy --output=out2 --model=model.npz  # no training
 
 Writes into out_dir: L.npy (clean part), S.npy (= X − L, the dense residual), S_sparse.npy
 (= where(mask, S, 0): the outliers), mask.npy (entries flagged as outliers), sample_scores.npy and
@@ -20,6 +22,12 @@ UTF-8 BOM and trailing delimiters are stripped; a first line without any number 
 header by itself. --skip_header always drops line 1 (for headers of numbers) and warns when that
 line is numeric (it was probably a data row); --noskip_header never drops it.
 
+A fitted VAE is reused: --save_model=PATH writes it (one .npz: parameters, the column
+standardisation, the residual scales, every setting) after training; --model=PATH loads one and
+only applies it to --input (the same columns; any number of rows). Compiled programs are kept on
+disk (JAX's persistent compilation cache in $HIDDEN_TALENTS_CACHE/jax, default
+~/.cache/hidden_talents/jax), so a second run with the same settings and shapes does not compile.
+
 Exit codes: 0 done; 2 any bad input, flag or setting (one line "error: …", no traceback, and
 out_dir untouched); 1 a genuine crash (a traceback; out_dir untouched too).
 """
@@ -30,7 +38,15 @@ import warnings
 
 from absl import app, flags
 
-from hidden_talents.decompose import check_matrix, decompose, image_side, save_outputs
+from hidden_talents.decompose import (
+  RobustVAE,
+  check_matrix,
+  check_save_path,
+  decompose,
+  enable_compilation_cache,
+  image_side,
+  save_outputs,
+)
 from hidden_talents.matrix_io import StagedOutput, file_fingerprint, read_matrix
 
 _INPUT = flags.DEFINE_string("input", None, "Data matrix: .npy, or .csv/.tsv/.txt of numbers; "
@@ -60,6 +76,12 @@ _DELIMITER = flags.DEFINE_string("delimiter", None, "Text input delimiter: ',', 
 _IMAGES = flags.DEFINE_bool("images", False, "summary.png draws rows as sqrt(d) x sqrt(d) images "
                             "(d must be a square number).")
 _QUIET = flags.DEFINE_bool("quiet", False, "No progress line (progress is on by default).")
+_SAVE_MODEL = flags.DEFINE_string("save_model", None, "After training, save the fitted VAE to this "
+                                  "file (.npz; written atomically) for --model.")
+_MODEL = flags.DEFINE_string("model", None, "Apply a VAE saved with --save_model to --input (its "
+                             "columns must match): no training; --threshold may be changed, the "
+                             "training flags do not apply.")
+_TRAINING_FLAGS = ("method", "latent_dim", "steps", "seed")
 
 
 def _fail(message: str) -> None:
@@ -90,12 +112,30 @@ def main(argv):
   if len(argv) > 1:
     _fail(f"unexpected arguments {argv[1:]}: every setting is a --flag=value (see --help)")
   warnings.showwarning = _show_warning
+  model = None
   try:
+    if _MODEL.value is not None:
+      given = [f"--{n}" for n in _TRAINING_FLAGS if flags.FLAGS[n].present
+               and not (n == "method" and _METHOD.value == "vae")]
+      if given or _SAVE_MODEL.value is not None:
+        raise ValueError(f"--model applies a saved model without training: "
+                         f"{', '.join(given or ['--save_model'])} cannot be used with it")
+      model = RobustVAE.load(_MODEL.value)
+    elif _SAVE_MODEL.value is not None:
+      if _METHOD.value != "vae":
+        raise ValueError("--save_model saves a VAE; --method=rpca fits no reusable model")
+      check_save_path(_SAVE_MODEL.value)
     X, read_info = read_matrix(_INPUT.value, skip_header=_SKIP_HEADER.value,
                                delimiter=_DELIMITER.value)
     if read_info.get("header") is not None:
       print(f"note: line 1 skipped as a header: {read_info['header'][:80]!r}", file=sys.stderr)
-    X = check_matrix(X, method=_METHOD.value)
+    if model is None:
+      X = check_matrix(X, method=_METHOD.value)
+    else:
+      X = check_matrix(X, method="rpca", min_samples=1)
+      if X.shape[1] != model.d:
+        raise ValueError(f"--input has {X.shape[1]} columns, but the model {_MODEL.value!r} was "
+                         f"fitted on d = {model.d} columns")
     if _IMAGES.value:
       image_side(X.shape[1])
     input_info = {**file_fingerprint(_INPUT.value), **read_info, "rows": int(X.shape[0]),
@@ -103,15 +143,37 @@ def main(argv):
     stage = StagedOutput(_OUTPUT.value, overwrite=_OVERWRITE.value)  # writable? before training
   except ValueError as e:
     _fail(str(e))
+  enable_compilation_cache()
   try:
-    result = decompose(X, method=_METHOD.value, latent_dim=_LATENT.value, steps=_STEPS.value,
-                       seed=_SEED.value, threshold=_THRESHOLD.value, progress=not _QUIET.value)
+    if model is not None:
+      result = model.transform(X, threshold=_THRESHOLD.value if flags.FLAGS["threshold"].present
+                               else None)
+      result.info["model_file"] = file_fingerprint(_MODEL.value)
+    elif _SAVE_MODEL.value is not None:
+      model = RobustVAE(latent_dim=_LATENT.value, steps=_STEPS.value, seed=_SEED.value,
+                        threshold=_THRESHOLD.value).fit(X, progress=not _QUIET.value)
+      result = model.transform(X)
+    else:
+      result = decompose(X, method=_METHOD.value, latent_dim=_LATENT.value, steps=_STEPS.value,
+                         seed=_SEED.value, threshold=_THRESHOLD.value, progress=not _QUIET.value)
   except ValueError as e:
     stage.discard()
     _fail(str(e))
   except BaseException:
     stage.discard()
     raise
+  if _SAVE_MODEL.value is not None:
+    try:
+      model.save(_SAVE_MODEL.value)
+      result.info["model_file"] = file_fingerprint(_SAVE_MODEL.value)
+    except (OSError, ValueError) as e:  # nothing was written to --output either
+      stage.discard()
+      print(f"error: cannot save the model ({e}); {_OUTPUT.value!r} was left as it was",
+            file=sys.stderr)
+      sys.exit(1)
+    except BaseException:
+      stage.discard()
+      raise
   try:
     save_outputs(stage, X, result, input_info=input_info, images=_IMAGES.value,
                  argv=list(sys.argv))

@@ -23,6 +23,18 @@ def _cli(*args):
                         env=dict(os.environ, PYTHONPATH=REPO))
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _compilation_cache(tmp_path_factory):
+  """The CLI keeps compiled programs in $HIDDEN_TALENTS_CACHE: one for this file, not ~/.cache."""
+  old = os.environ.get("HIDDEN_TALENTS_CACHE")
+  os.environ["HIDDEN_TALENTS_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+  yield
+  if old is None:
+    del os.environ["HIDDEN_TALENTS_CACHE"]
+  else:
+    os.environ["HIDDEN_TALENTS_CACHE"] = old
+
+
 @pytest.fixture
 def data(tmp_path):
   X = np.random.default_rng(0).normal(size=(40, 4))
@@ -107,6 +119,10 @@ def test_help_explains_threshold():
     ("images", "square number"),
     ("delimiter", "delimiter must be one of"),
     ("output_is_file", "exists and is not a directory"),
+    ("model_corrupt", "cannot load the model"),
+    ("model_absent", "does not exist"),
+    ("save_model_dir", "is a directory"),
+    ("save_model_rpca", "--method=rpca fits no reusable model"),
 ])
 def test_bad_input_exit_2_one_line(tmp_path, data, case, match):
   X, path = data
@@ -143,6 +159,15 @@ def test_bad_input_exit_2_one_line(tmp_path, data, case, match):
   elif case == "output_is_file":
     out.write_text("")
     args[1] = f"--output={out}"
+  elif case == "model_corrupt":
+    (tmp_path / "m.npz").write_bytes(b"PK\x03\x04 not really a zip")
+    args.append(f"--model={tmp_path / 'm.npz'}")
+  elif case == "model_absent":
+    args.append(f"--model={tmp_path / 'absent.npz'}")
+  elif case == "save_model_dir":
+    args.append(f"--save_model={tmp_path}")
+  elif case == "save_model_rpca":
+    args += [f"--save_model={tmp_path / 'm.npz'}", "--method=rpca"]
   p = _cli(*args)
   assert p.returncode == 2, (case, p.stderr[-2000:])
   assert match in p.stderr, (case, p.stderr[-2000:])
@@ -151,3 +176,43 @@ def test_bad_input_exit_2_one_line(tmp_path, data, case, match):
   if case != "output_is_file":
     assert not out.exists()
   assert not [n for n in os.listdir(tmp_path) if n.startswith(".")]
+
+
+def test_save_model_then_apply_it(tmp_path):
+  """--save_model after training; --model applies it without training: the same L and mask on the
+  training rows, any number of new rows; wrong uses exit 2 in one line."""
+  rng = np.random.default_rng(0)
+  t = rng.uniform(0, 2 * np.pi, (75, 1))
+  X = np.concatenate([np.cos(t), np.sin(t), np.cos(2 * t), np.sin(2 * t)], 1)
+  np.save(tmp_path / "x.npy", X[:60])
+  np.save(tmp_path / "new.npy", X[60:])
+  model = tmp_path / "m.npz"
+  p = _cli(f"--input={tmp_path / 'x.npy'}", f"--output={tmp_path / 'o1'}", "--steps=5",
+           f"--save_model={model}")
+  assert p.returncode == 0, p.stderr[-2000:]
+  assert "[decompose] step 5/5" in p.stderr  # progress is on by default
+  summary = json.loads((tmp_path / "o1" / "summary.json").read_text())
+  assert summary["model_file"]["sha256"] == hashlib.sha256(model.read_bytes()).hexdigest()
+  assert not [n for n in os.listdir(tmp_path) if n.startswith(".")]  # no temporary model file
+  p = _cli(f"--input={tmp_path / 'x.npy'}", f"--output={tmp_path / 'o2'}", f"--model={model}")
+  assert p.returncode == 0, p.stderr[-2000:]
+  assert "[decompose] step" not in p.stderr  # no training
+  for name in ("L", "S", "S_sparse", "mask"):
+    np.testing.assert_array_equal(np.load(tmp_path / "o2" / f"{name}.npy"),
+                                  np.load(tmp_path / "o1" / f"{name}.npy"), err_msg=name)
+  summary = json.loads((tmp_path / "o2" / "summary.json").read_text())
+  assert summary["model_file"]["path"] == str(model) and summary["fitted_rows"] == 60
+  p = _cli(f"--input={tmp_path / 'new.npy'}", f"--output={tmp_path / 'o3'}", f"--model={model}",
+           "--threshold=4")
+  assert p.returncode == 0, p.stderr[-2000:]
+  assert np.load(tmp_path / "o3" / "L.npy").shape == (15, 4)
+  assert json.loads((tmp_path / "o3" / "summary.json").read_text())["threshold"] == 4.0
+  np.save(tmp_path / "wide.npy", np.ones((20, 5)))
+  for args, match in (([f"--input={tmp_path / 'x.npy'}", "--steps=9"], "--steps cannot be used"),
+                      ([f"--input={tmp_path / 'x.npy'}", f"--save_model={model}"],
+                       "--save_model cannot be used"),
+                      ([f"--input={tmp_path / 'wide.npy'}"], "fitted on d = 4 columns")):
+    p = _cli(*args, f"--output={tmp_path / 'never'}", f"--model={model}")
+    assert p.returncode == 2 and match in p.stderr, (args, p.stderr[-2000:])
+    assert p.stderr.strip().splitlines()[-1].startswith("error: ")
+    assert "Traceback" not in p.stderr and not (tmp_path / "never").exists()

@@ -1,0 +1,174 @@
+"""``hidden_talents.RobustVAE``: fit once, transform new rows, save/load, no recompiling (issue 16,
+section 2). Tiny networks and few steps: one compile of the shared settings serves the file."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import stat
+import zipfile
+
+import numpy as np
+import pytest
+
+import hidden_talents as ht
+from hidden_talents import metrics
+
+DM = importlib.import_module("hidden_talents.decompose")  # the module, not the function
+
+KW = dict(steps=400, hidden_widths=(16, 16), batch_size=32, latent_dim=2, seed=1)
+
+
+def circle(n: int, seed: int, nu: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+  """(X, L): a closed curve in R⁴ (a 1-D manifold) plus ±3 gross outliers on a fraction ν."""
+  rng = np.random.default_rng(seed)
+  t = rng.uniform(0, 2 * np.pi, (n, 1))
+  L = np.concatenate([np.cos(t), np.sin(t), np.cos(2 * t), np.sin(2 * t)], 1)
+  X = L + 0.01 * rng.normal(size=L.shape)
+  m = rng.random(L.shape) < nu
+  X[m] += 3 * rng.choice([-1.0, 1.0], m.sum())
+  return X, L
+
+
+@pytest.fixture(scope="module")
+def fitted():
+  X, L = circle(200, seed=0)
+  return X, L, ht.RobustVAE(**KW).fit(X)
+
+
+def _same(a, b):
+  for name in ("L", "S", "mask", "S_sparse", "sample_scores", "noise_scale"):
+    np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+
+
+def test_decompose_is_fit_then_transform(fitted):
+  X, _, model = fitted
+  res = ht.decompose(X, **KW)
+  _same(res, model.transform(X))
+  assert res.info["settings"] == model.used_settings()
+  assert res.info["loss_history"] == model.fit_info["loss_history"]
+  np.testing.assert_allclose(res.L + res.S, X, atol=1e-12)
+
+
+def test_second_fit_and_transform_do_not_retrace(fitted):
+  X, _, model = fitted
+  model.transform(X[:50])
+  before = dict(DM.TRACES)
+  other = ht.RobustVAE(**{**KW, "seed": 7}).fit(X + 0.5)  # same shapes, other values and seed
+  other.transform(X[:50])
+  assert dict(DM.TRACES) == before
+  assert not np.array_equal(other.transform(X).L, model.transform(X).L)
+
+
+def test_transform_new_rows_of_the_same_manifold(fitted):
+  X, L, model = fitted
+  X_new, L_new = circle(60, seed=5)
+  res = model.transform(X_new)
+  assert res.L.shape == res.S.shape == res.mask.shape == (60, 4)
+  assert res.sample_scores.shape == (60,) and res.info["n"] == 60
+  assert res.info["fitted_rows"] == 200
+  np.testing.assert_array_equal(res.noise_scale, model.transform(X).noise_scale)  # fitted σⱼ
+  nmse_new, nmse_input = float(metrics.nmse(L_new, res.L)), float(metrics.nmse(L_new, X_new))
+  print(f"new rows: NMSE {nmse_new:.4f} vs input {nmse_input:.4f}")
+  assert np.isfinite(nmse_new) and nmse_new < nmse_input  # 400 steps: better than doing nothing
+  one = model.transform(X_new[:1])  # a single row is fine
+  assert one.L.shape == (1, 4)
+  np.testing.assert_allclose(one.L, res.L[:1], rtol=1e-6, atol=1e-6)
+  stricter = model.transform(X_new, threshold=30.0)
+  assert stricter.mask.sum() <= res.mask.sum() and stricter.info["threshold"] == 30.0
+
+
+def test_transform_refuses_bad_rows(fitted):
+  X, _, model = fitted
+  with pytest.raises(ValueError, match="3 columns, but the model was fitted on rows of d = 4"):
+    model.transform(X[:, :3])
+  with pytest.raises(ValueError, match="NaN or Inf"):
+    model.transform(np.full((2, 4), np.nan))
+  Y = X[:5].copy()
+  Y[2, 1] = 1e200
+  with pytest.raises(ValueError, match="too large for training: row 3, column 2"):
+    model.transform(Y)
+  with pytest.raises(ValueError, match="not fitted"):
+    ht.RobustVAE().transform(X)
+  with pytest.raises(ValueError, match="not fitted"):
+    ht.RobustVAE().save("never.npz")
+  with pytest.raises(ValueError, match="steps"):
+    ht.RobustVAE(steps=0)
+
+
+def test_save_load_round_trip_is_bit_identical(fitted, tmp_path):
+  X, _, model = fitted
+  path = str(tmp_path / "model.npz")
+  assert model.save(path) == path
+  umask = os.umask(0)
+  os.umask(umask)
+  assert stat.S_IMODE(os.stat(path).st_mode) == 0o666 & ~umask
+  assert os.listdir(tmp_path) == ["model.npz"]  # no temporary file left
+  with np.load(path, allow_pickle=False) as z:  # plain arrays: no pickle needed
+    assert str(z["format"]) == DM.MODEL_FORMAT and int(z["format_version"]) == 1
+  loaded = ht.RobustVAE.load(path)
+  assert loaded.config == model.config and loaded.settings == model.settings
+  assert loaded.used_settings() == model.used_settings()
+  X_new, _ = circle(30, seed=9)
+  for rows in (X, X_new):
+    _same(loaded.transform(rows), model.transform(rows))
+  assert "fitted on 200 × 4" in repr(loaded)
+  model.save(path)  # replacing an existing file is fine (atomic rename)
+  with pytest.raises(ValueError, match="is a directory"):
+    model.save(str(tmp_path))
+  with pytest.raises(ValueError, match="does not exist"):
+    model.save(str(tmp_path / "no" / "m.npz"))
+
+
+def _rewrite(src: str, dst: str, **changes) -> None:
+  with np.load(src, allow_pickle=False) as z:
+    arrays = {k: z[k] for k in z.files}
+  arrays.update(changes)
+  arrays = {k: v for k, v in arrays.items() if v is not None}
+  np.savez(dst, **arrays)
+
+
+def _write(path: str, data: bytes) -> None:
+  with open(path, "wb") as f:
+    f.write(data)
+
+
+def test_corrupt_or_foreign_files_are_refused(fitted, tmp_path):
+  _, _, model = fitted
+  good = str(tmp_path / "good.npz")
+  model.save(good)
+  raw = open(good, "rb").read()
+  first = next(n[:-4] for n in zipfile.ZipFile(good).namelist() if n.startswith("param/"))
+  cases = {
+      "truncated.npz": ("corrupt or not a model", lambda p: _write(p, raw[:len(raw) // 2])),
+      "garbage.npz": ("corrupt or not a model", lambda p: _write(p, b"\x00" * 100)),
+      "other.npz": ("not a hidden_talents.RobustVAE model", lambda p: np.savez(p, a=np.ones(3))),
+      "v2.npz": ("format version 2", lambda p: _rewrite(good, p, format_version=np.array(2))),
+      "shape.npz": ("do not match its settings", lambda p: _rewrite(
+          good, p, meta=np.array(json.dumps({**json.loads(str(np.load(good)["meta"])),
+                                             "d": 5})))),
+      "noparam.npz": ("do not match its settings", lambda p: _rewrite(good, p, **{first: None})),
+  }
+  for name, (match, make) in cases.items():
+    path = str(tmp_path / name)
+    make(path)
+    with pytest.raises(ValueError, match=match):
+      ht.RobustVAE.load(path)
+  flipped = bytearray(raw)
+  flipped[len(raw) // 3] ^= 0xFF  # a flipped byte inside the data: the zip CRC catches it
+  (tmp_path / "flipped.npz").write_bytes(bytes(flipped))
+  with pytest.raises(ValueError, match="cannot load the model"):
+    ht.RobustVAE.load(str(tmp_path / "flipped.npz"))
+  with pytest.raises(ValueError, match="does not exist"):
+    ht.RobustVAE.load(str(tmp_path / "absent.npz"))
+
+
+def test_compilation_cache_dir(monkeypatch, tmp_path):
+  monkeypatch.setenv("HIDDEN_TALENTS_CACHE", str(tmp_path / "c"))
+  assert DM.compilation_cache_dir() == str(tmp_path / "c" / "jax")
+  monkeypatch.delenv("HIDDEN_TALENTS_CACHE")
+  assert DM.compilation_cache_dir() == os.path.expanduser("~/.cache/hidden_talents/jax")
+  (tmp_path / "f").write_text("")
+  with pytest.warns(UserWarning, match="compiling without it"):
+    assert DM.enable_compilation_cache(str(tmp_path / "f" / "jax")) is None
