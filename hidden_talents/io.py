@@ -108,10 +108,13 @@ def start_run(workdir: str, config: Any) -> str:
   new = to_jsonable(config)
   if os.path.exists(path):
     old = read_json(path)
-    if old != json.loads(json.dumps(new)):
+    new_json = json.loads(json.dumps(new))
+    # A field the old config lacks is one added to the code since (with a default that keeps the
+    # old behaviour, as the sweep fingerprint assumes): it does not make the configs differ.
+    changed = sorted(k for k in old if old.get(k) != new_json.get(k))
+    if changed:
       outputs = sorted(f for f in os.listdir(workdir) if f.endswith((".npz", ".jsonl")))
       if outputs:
-        changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
         raise ValueError(
             f"{workdir} holds results of another config (differs in {', '.join(changed[:6])}; "
             f"{len(outputs)} result/checkpoint files); use a new --workdir or delete it")

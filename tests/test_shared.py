@@ -233,3 +233,5 @@ def test_start_run_refuses_a_workdir_of_another_config_before_writing(tmp_path):
   with pytest.raises(ValueError, match="another config.*num_steps"):
     io.start_run(wd, {"num_steps": 30, "nus": [0.1]})
   assert io.read_json(os.path.join(wd, "config.json"))["num_steps"] == 20  # untouched
+  # A field added to the code since the run started does not count as a difference.
+  io.start_run(wd, {"num_steps": 20, "nus": [0.1], "decoder_variance": "optimal"})
