@@ -613,6 +613,10 @@ class RobustVAE:
       with open(path, "rb") as f:
         if f.read(4) != b"PK\x03\x04":  # np.load would take other bytes for a pickle or .npy
           raise zipfile.BadZipFile("not an .npz archive")
+      with zipfile.ZipFile(path) as zf:  # every member's CRC, before any of it is trusted
+        bad = zf.testzip()
+        if bad is not None:
+          raise zipfile.BadZipFile(f"member {bad} fails its CRC check")
       with np.load(path, allow_pickle=False) as z:
         keys = set(z.files)
         if "format" not in keys or _npz_string(z, "format") != MODEL_FORMAT:
