@@ -11,7 +11,7 @@ import pytest
 from hidden_talents import metrics, models, sweep, train
 from hidden_talents.experiments import latent_pruning as lp
 from hidden_talents.experiments import mnist_pruning as mp
-from hidden_talents.experiments import pruning
+from hidden_talents.experiments import pruning, reproduce
 from launch.configs.latent_pruning import get_config as synthetic_config
 from launch.configs.mnist_pruning import get_config as mnist_config
 
@@ -122,12 +122,20 @@ def test_mnist_tiny_run(tmp_path):
   for f in ("config.json", "results.npz", "summary.json", "fig2b_nonzero_vs_kappa.png"):
     assert os.path.exists(os.path.join(wd, f)), f
   r = np.load(os.path.join(wd, "results.npz"))
-  assert r["nonzero"].shape == (2, 1, 2)  # model × κ × trial
+  assert list(r["models"]) == ["vae", "ae", "vae_learned"]
+  assert r["nonzero"].shape == (3, 1, 2)  # model × κ × trial
   for a, k in enumerate(c.kappas):
     assert np.all((r["nonzero"][:, a] >= 1) & (r["nonzero"][:, a] <= k))
     assert np.all(np.isnan(r["w1_col_norms"][:, a, :, k:]))
   assert summary["num_images"] == 300 and summary["failed_runs"] == 0
-  assert set(summary["vae_nonzero_mean"]) == {"2"}
+  assert set(summary["vae_nonzero_mean"]) == {"2"} == set(summary["vae_learned_nonzero_mean"])
+  assert summary["decoder_variance"] == {"vae": "optimal", "ae": "optimal",
+                                         "vae_learned": "learned"}
+  # The learned-variance VAE is its own program (another parameter tree), not a copy of the VAE.
+  assert not np.allclose(r["w1_col_norms"][0, 0, :, :2], r["w1_col_norms"][2, 0, :, :2])
+  assert set(summary["converged_fraction"]) == {"vae", "ae", "vae_learned"}
+  verdicts = reproduce._mnist_pruning(summary)
+  assert len(verdicts) == 3 and "learned" in verdicts[1].claim
   assert np.all(np.isfinite(r["nmse"])) and np.all(r["nmse"] > 0)
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from hidden_talents import io
-from hidden_talents.experiments import mnist_denoising
+from hidden_talents.experiments import mnist_denoising, reproduce
 from launch.configs.mnist_denoising import get_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -28,8 +28,14 @@ def test_tiny_end_to_end_via_launch_script(tmp_path):
     assert os.path.getsize(os.path.join(workdir, name)) > 0
   res = io.load_npz(os.path.join(workdir, "results.npz"))
   config = get_config("tiny")
-  assert res["vae_nmse"].shape == (len(config.taus), len(config.nus))
+  dvs = tuple(config.decoder_variances)
+  assert dvs[0] == "optimal" and len(dvs) == 2
+  assert res["vae_nmse"].shape == (len(dvs), len(config.taus), len(config.nus))
+  assert list(res["decoder_variances"]) == list(dvs)
   assert np.all(np.isfinite(res["vae_nmse"])) and np.all(np.isfinite(res["rpca_nmse"]))
+  assert res["mse_ae_nmse"].shape == (len(config.nus),) and np.all(np.isfinite(res["mse_ae_nmse"]))
+  # The decoder variances are different programs: the variant's numbers are not the paper's.
+  assert not np.allclose(res["vae_nmse"][0], res["vae_nmse"][1])
   # Doing nothing: E‖X − L‖² grows linearly with ν (same mask draw per pixel), so the ν = 0.4
   # level has about 4× the input error of ν = 0.1.
   ratio = res["input_nmse"][1] / res["input_nmse"][0]
@@ -42,6 +48,17 @@ def test_tiny_end_to_end_via_launch_script(tmp_path):
   with open(os.path.join(workdir, "summary.json")) as f:
     summary = json.load(f)
   assert set(summary["nmse"]) == {"0.1", "0.4"}
+  v = dvs[1]
+  assert set(summary["nmse"]["0.1"]) == {"vae_tau1", "vae_tau5", f"vae_tau1_{v}", f"vae_tau5_{v}",
+                                         "mse_ae", "rpca", "input"}
+  assert set(summary["converged_fraction"]) == {"vae_tau1", "vae_tau5", f"vae_tau1_{v}",
+                                                f"vae_tau5_{v}", "mse_ae"}
+  np.testing.assert_allclose(summary["nmse"]["0.4"][f"vae_tau5_{v}"], res["vae_nmse"][1, 1, 1])
+  # reproduce's verdicts read this summary: one per (variance, τ) against RPCA, and τ = 5 vs 1.
+  verdicts = reproduce._mnist_denoising(summary)
+  assert len(verdicts) == 5
+  assert sum(v in x.claim for x in verdicts) == 2
+  assert all(x.converged is not None for x in verdicts)
   # A re-run reuses the finished sweeps and cached parts, and gives the same numbers.
   again = mnist_denoising.run(config, workdir)
   assert again["nmse"] == summary["nmse"]
@@ -73,7 +90,9 @@ def test_corruption_matches_app_a():
     ("num_images", 0), ("num_images", 70_001), ("nus", ()), ("nus", (0.0,)), ("nus", (1.0,)),
     ("nus", (0.1, 0.1)), ("taus", ()), ("taus", (0,)), ("latent_dim", 0), ("num_steps", -1),
     ("hidden_widths", ()), ("hidden_widths", (16, 0)), ("batch_size", 1000), ("alpha", 0.0),
-    ("learning_rate", float("nan")), ("weight_decay", -1.0), ("spectrum_num_images", -1)])
+    ("learning_rate", float("nan")), ("weight_decay", -1.0), ("spectrum_num_images", -1),
+    ("decoder_variances", ()), ("decoder_variances", ("optimal", "diagonal")),
+    ("decoder_variances", ("learned", "learned"))])
 def test_bad_config_raises_before_writing(tmp_path, field, value):
   config = get_config("tiny")
   config[field] = value

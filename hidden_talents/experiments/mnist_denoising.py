@@ -9,6 +9,13 @@
     ``data=`` the clean digits; the engine corrupts them with ``Settings.outliers='uniform'``).
     Convex RPCA (PCP, eq. 14, inexact ALM) is solved on the same X for every ν in one batched call.
 
+Decoder variance (``config.decoder_variances``): one VAE sweep per (variance, τ). 'optimal' is the
+paper's text (Σx optimised out per pixel; results named ``vae_tau<τ>``); the variants 'learned' (a
+decoder head γ(z) per pixel) and 'shared' (one learned γ) are named ``vae_tau<τ>_<variant>``. Two
+reference lines show whether a model removes outliers or just blurs: the corrupted input (doing
+nothing) and a plain MSE autoencoder (``mse_ae``: Σz = 0, C2 = 0, one shared learned decoder
+variance, so its μx minimises the squared error) trained on the same X.
+
 Optimisation note (measured, quick sizes, 2000 digits, 1000 steps): with pixels in [0, 1] and
 α = 10⁻² the VAE collapses to its prior (Σ σz² − log σz² = κ, μx the same image for every input,
 NMSE ≈ 0.93 at ν = 0.1 and 0.3): once a digit pixel's residual exceeds √α its cost is
@@ -35,6 +42,7 @@ import numpy as np
 from hidden_talents import baselines, checks, io, metrics, rpca, sweep, train
 from hidden_talents.data import mnist
 from hidden_talents.experiments import learning
+from hidden_talents.objectives.unified import DECODER_VARIANCES
 
 PIXEL_MAX = 255.0
 
@@ -57,6 +65,9 @@ def validate(config) -> None:
   for w in checks.nonempty("hidden_widths", config.hidden_widths):
     checks.positive_int("every hidden width", w)
   checks.at_most("batch_size", config.batch_size, n, "num_images")
+  for dv in checks.distinct("decoder_variances",
+                            checks.nonempty("decoder_variances", config.decoder_variances)):
+    checks.one_of("every decoder variance in decoder_variances", dv, DECODER_VARIANCES)
   for name in ("learning_rate", "alpha"):
     checks.positive_number(name, getattr(config, name))
   checks.nonnegative_number("weight_decay", config.weight_decay)
@@ -75,23 +86,30 @@ def load_digits(num_images: int) -> np.ndarray:
   return images.astype(np.float32) / PIXEL_MAX
 
 
-def settings_from_config(config, tau: int) -> train.Settings:
+def model_name(decoder_variance: str, tau: int) -> str:
+  """``vae_tau<τ>`` for the paper's optimised-out Σx, ``vae_tau<τ>_<variant>`` otherwise."""
+  return f"vae_tau{tau}" if decoder_variance == "optimal" else f"vae_tau{tau}_{decoder_variance}"
+
+
+def settings_from_config(config, tau: int, decoder_variance: str = "optimal") -> train.Settings:
   r = tuple(int(w) for w in config.hidden_widths)
   return train.Settings(
       data_dim=mnist.NUM_PIXELS, kappa_max=1, generator_widths=(1,), encoder_widths=r[::-1],
       decoder_widths=r, latent_dim=int(config.latent_dim), num_samples=int(config.num_images),
       batch_size=int(config.batch_size), chunk_steps=int(min(config.chunk_steps, config.num_steps)),
       learning_rate=float(config.learning_rate), alpha=float(config.alpha),
-      decoder_variance=str(config.decoder_variance),
+      decoder_variance=str(decoder_variance),
       weight_decay=float(config.weight_decay), num_latent_samples=int(tau),
       logvar_bias_init=float(config.logvar_bias_init),
       eval_batch_size=int(min(config.eval_batch_size, config.num_images)), outliers="uniform",
       uniform_range=(0.0, 1.0))
 
 
-def corruption_cells(config) -> tuple[list[sweep.CellInfo], train.Cell]:
-  """One VAE cell per ν. Corruption keys depend on (seed, ν) only: every τ sees the same X."""
-  infos = [sweep.CellInfo("vae", 1.0, 1, float(nu), int(config.seed)) for nu in config.nus]
+def corruption_cells(config, model: str = "vae",
+                     c2: float = 1.0) -> tuple[list[sweep.CellInfo], train.Cell]:
+  """One cell of ``model`` per ν. Corruption keys depend on (seed, ν) only: every τ, decoder
+  variance and model sees the same X."""
+  infos = [sweep.CellInfo(model, float(c2), 1, float(nu), int(config.seed)) for nu in config.nus]
   return infos, sweep.make_cells(infos)
 
 
@@ -123,28 +141,42 @@ def rpca_nmse(X: np.ndarray, clean: np.ndarray, config) -> dict[str, np.ndarray]
 
 
 def plot_figure5(results: dict[str, np.ndarray], path: str) -> None:
-  """(a) singular value spectrum, (b) NMSE vs % corrupted pixels for each VAE τ and RPCA."""
+  """(a) singular value spectrum, (b) NMSE vs % corrupted pixels for each VAE (decoder variance,
+  τ), RPCA, the MSE autoencoder and the corrupted input."""
   import matplotlib
 
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
 
-  fig, ax = plt.subplots(1, 2, figsize=(11, 4))
+  fig, ax = plt.subplots(1, 2, figsize=(12, 4.5))
   s = results["singular_values"]
   ax[0].semilogy(np.arange(1, len(s) + 1), s)
   ax[0].set(title=f"(a) singular values of MNIST ({int(results['spectrum_num_images'])} × 784)",
             xlabel="index", ylabel="singular value")
   pct = 100 * results["nus"]
-  for tau, err in zip(results["taus"], results["vae_nmse"], strict=True):
-    ax[1].plot(pct, err, "o-", label=f"VAE, τ = {int(tau)}")
-  ax[1].plot(pct, results["rpca_nmse"], "s-", label="RPCA (convex)")
+  for k, dv in enumerate(results["decoder_variances"]):
+    for tau, err in zip(results["taus"], results["vae_nmse"][k], strict=True):
+      ax[1].plot(pct, err, "o-" if k == 0 else "^--",
+                 label=f"VAE, τ = {int(tau)}, Σx {dv}" + (" (paper)" if dv == "optimal" else ""))
+  ax[1].plot(pct, results["rpca_nmse"], "s-", color="black", label="RPCA (convex)")
+  if "mse_ae_nmse" in results:
+    ax[1].plot(pct, results["mse_ae_nmse"], "x-.", color="tab:brown",
+               label="MSE autoencoder (reference)")
   ax[1].plot(pct, results["input_nmse"], ":", color="gray", label="corrupted input")
   ax[1].set(title="(b) NMSE recovering clean digits", xlabel="% of pixels corrupted",
             ylabel="normalised MSE", yscale="log")
-  ax[1].legend()
+  ax[1].legend(fontsize=7)
   fig.tight_layout()
   io.atomic_savefig(fig, path, dpi=110)
   plt.close(fig)
+
+
+def _sweep(config, settings: train.Settings, cells: train.Cell, clean: np.ndarray, workdir: str,
+           *, tag: str, labels: dict) -> sweep.SweepResult:
+  """One per-ν sweep (fixed-dataset mode: the engine corrupts ``clean`` by each cell's ν)."""
+  return sweep.run_sweep(settings, cells, num_steps=int(config.num_steps), workdir=workdir,
+                         tag=tag, checkpoint_every=int(config.checkpoint_every), data=clean,
+                         labels=[dict(labels, nu=float(nu)) for nu in config.nus])
 
 
 def run(config, workdir: str) -> dict:
@@ -159,27 +191,43 @@ def run(config, workdir: str) -> dict:
   results: dict[str, Any] = {"nus": nus, "taus": np.asarray(taus)}
   summary: dict[str, Any] = {"num_images": int(config.num_images), "nus": nus.tolist()}
 
-  vae_nmse, input_nmse, failed, histories, seconds = [], None, [], [], {}
-  entries, converged = [], {}
-  for tau in taus:
-    settings = settings_from_config(config, tau)
-    res = sweep.run_sweep(settings, cells, num_steps=int(config.num_steps), workdir=workdir,
-                          tag=f"tau{tau}", checkpoint_every=int(config.checkpoint_every),
-                          data=clean, labels=[{"tau": tau, "nu": float(nu)} for nu in nus])
-    vae_nmse.append(res.eval.nmse)
-    input_nmse = res.eval.nmse_input
-    failed.append(res.failed)
-    histories.append(res.history)
-    seconds[str(tau)] = res.train_seconds
-    arrays, frac = learning.convergence(res, [f"vae_tau{tau}"] * len(nus), prefix=f"tau{tau}_")
+  dvs = [str(v) for v in config.decoder_variances]
+  results["decoder_variances"] = np.asarray(dvs)
+  vae_nmse, failed, histories, seconds, entries, converged = [], [], [], {}, [], {}
+  input_nmse = None
+  for dv in dvs:
+    rows = []
+    for tau in taus:
+      name = model_name(dv, tau)
+      res = _sweep(config, settings_from_config(config, tau, dv), cells, clean, workdir,
+                   tag=name.removeprefix("vae_"), labels={"tau": tau, "decoder_variance": dv})
+      rows.append(res.eval.nmse)
+      input_nmse = res.eval.nmse_input
+      failed.append(res.failed)
+      histories.append(res.history)
+      seconds[name.removeprefix("vae_")] = res.train_seconds
+      arrays, frac = learning.convergence(res, [name] * len(nus),
+                                          prefix=f"{name.removeprefix('vae_')}_")
+      results.update(arrays)
+      converged.update(frac)
+      entries += [(f"ν={nu:g}", name, res.curve_steps, res.curves.nmse[:, j])
+                  for j, nu in enumerate(nus)]
+    vae_nmse.append(np.stack(rows))
+  results.update(vae_nmse=np.stack(vae_nmse), input_nmse=input_nmse,
+                 vae_failed=np.stack(failed), vae_loss_history=np.stack(histories))
+  if config.mse_autoencoder:
+    _, ae_cells = corruption_cells(config, "ae_l2", 0.0)
+    res = _sweep(config, settings_from_config(config, 1, "shared"), ae_cells, clean, workdir,
+                 tag="mse_ae", labels={"model": "mse_ae"})
+    results.update(mse_ae_nmse=np.asarray(res.eval.nmse), mse_ae_failed=np.asarray(res.failed))
+    seconds["mse_ae"] = res.train_seconds
+    arrays, frac = learning.convergence(res, ["mse_ae"] * len(nus), prefix="mse_ae_")
     results.update(arrays)
     converged.update(frac)
-    entries += [(f"ν={nu:g}", f"VAE τ={tau}", res.curve_steps, res.curves.nmse[:, j])
+    entries += [(f"ν={nu:g}", "MSE AE", res.curve_steps, res.curves.nmse[:, j])
                 for j, nu in enumerate(nus)]
-  results.update(vae_nmse=np.stack(vae_nmse), input_nmse=input_nmse, vae_failed=np.stack(failed),
-                 vae_loss_history=np.stack(histories))
   summary["converged_fraction"] = converged
-  learning.save_curves(workdir, entries, title="MNIST denoising: VAE NMSE on the evaluation subset",
+  learning.save_curves(workdir, entries, title="MNIST denoising: NMSE on the evaluation subset",
                        references={f"ν={nu:g}": float(v) for nu, v in zip(nus, input_nmse)})
 
   rpca_key = io.config_hash(config, ("num_images", "nus", "seed", "rpca"))
@@ -202,21 +250,31 @@ def run(config, workdir: str) -> dict:
   summary["spectrum_rank_for_95pct_energy"] = int(np.searchsorted(energy, 0.95) + 1)
   summary["spectrum_rank_for_99pct_energy"] = int(np.searchsorted(energy, 0.99) + 1)
 
+  names = [(k, i, model_name(dv, t)) for k, dv in enumerate(dvs) for i, t in enumerate(taus)]
   table = {}
   for j, nu in enumerate(nus):
-    row = {f"vae_tau{t}": float(results["vae_nmse"][i, j]) for i, t in enumerate(taus)}
+    row = {name: float(results["vae_nmse"][k, i, j]) for k, i, name in names}
+    if "mse_ae_nmse" in results:
+      row["mse_ae"] = float(results["mse_ae_nmse"][j])
     row.update(rpca=float(results["rpca_nmse"][j]), input=float(input_nmse[j]))
     table[f"{nu:g}"] = row
   summary["nmse"] = table
+  summary["decoder_variances"] = dvs
   summary["vae_train_seconds"] = seconds
   summary["vae_failed_cells"] = int(results["vae_failed"].sum())
   summary["frac_levels_vae_better_than_rpca"] = {
-      f"tau{t}": float(np.mean(results["vae_nmse"][i] < results["rpca_nmse"]))
-      for i, t in enumerate(taus)}
+      name.removeprefix("vae_"): float(np.mean(results["vae_nmse"][k, i] < results["rpca_nmse"]))
+      for k, i, name in names}
+  if "mse_ae_nmse" in results:
+    summary["frac_levels_vae_better_than_mse_ae"] = {
+        name.removeprefix("vae_"): float(np.mean(results["vae_nmse"][k, i]
+                                                 < results["mse_ae_nmse"]))
+        for k, i, name in names}
   if 1 in taus and 5 in taus:
     i1, i5 = taus.index(1), taus.index(5)
-    summary["frac_levels_tau5_better_than_tau1"] = float(np.mean(
-        results["vae_nmse"][i5] < results["vae_nmse"][i1]))
+    for k, dv in enumerate(dvs):
+      key = "frac_levels_tau5_better_than_tau1" + ("" if dv == "optimal" else f"_{dv}")
+      summary[key] = float(np.mean(results["vae_nmse"][k, i5] < results["vae_nmse"][k, i1]))
   summary["wall_seconds"] = time.time() - t0
   summary["devices"] = [str(d) for d in jax.local_devices()]
   io.atomic_write_npz(os.path.join(workdir, "results.npz"), results)

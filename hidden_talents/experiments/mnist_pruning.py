@@ -32,11 +32,13 @@ import numpy as np  # noqa: E402
 from hidden_talents import checks, io, metrics, train  # noqa: E402
 from hidden_talents.data import mnist  # noqa: E402
 from hidden_talents.experiments import learning, pruning  # noqa: E402
+from hidden_talents.objectives.unified import DECODER_VARIANCES  # noqa: E402
 
 
 def validate(config) -> None:
   """Raises ``ValueError`` naming the first bad field; called before anything is written."""
-  pruning.validate_training(config)
+  pruning.validate_training(config, pruning.MODELS + pruning.VARIANT_MODELS)
+  checks.one_of("decoder_variance", config.decoder_variance, DECODER_VARIANCES)
   for k in checks.distinct("kappas", checks.nonempty("kappas", config.kappas)):
     checks.positive_int("every κ in kappas", k)
   for w in config.encoder_widths:
@@ -57,8 +59,10 @@ def load_data(config) -> np.ndarray:
   return data
 
 
-def settings_for(config, kappa: int, num_samples: int) -> train.Settings:
-  """Engine settings of the κ program: encoder ``encoder_widths``, decoder the mirror image."""
+def settings_for(config, kappa: int, num_samples: int,
+                 decoder_variance: str | None = None) -> train.Settings:
+  """Engine settings of the κ program: encoder ``encoder_widths``, decoder the mirror image;
+  ``decoder_variance`` default ``config.decoder_variance``."""
   enc = tuple(int(w) for w in config.encoder_widths)
   return train.Settings(
       data_dim=mnist.NUM_PIXELS, kappa_max=int(kappa), encoder_widths=enc,
@@ -66,7 +70,7 @@ def settings_for(config, kappa: int, num_samples: int) -> train.Settings:
       batch_size=int(config.batch_size), chunk_steps=int(min(config.chunk_steps,
                                                              config.num_steps)),
       learning_rate=float(config.learning_rate), alpha=float(config.alpha),
-      decoder_variance=str(config.decoder_variance),
+      decoder_variance=str(decoder_variance or config.decoder_variance),
       weight_decay=float(config.weight_decay), loss_reduction=str(config.loss_reduction),
       logvar_bias_init=float(config.logvar_bias_init),
       eval_batch_size=int(min(config.eval_batch_size, num_samples)))
@@ -90,19 +94,25 @@ def plateau(kappas: np.ndarray, counts: np.ndarray) -> dict[str, Any]:
           "plateau_range": [float(np.min(tail)), float(np.max(tail))]}
 
 
-def plot_fig2b(kappas, curves, *, path: str, title: str) -> None:
-  """Mean ± std of the nonzero-column count vs κ, one line per (label, counts[κ, trial])."""
-  fig, ax = plt.subplots(figsize=(5, 3.8))
+def plot_fig2b(kappas, curves, *, path: str, title: str, active=None) -> None:
+  """Mean ± std of the nonzero-column count vs κ, one line per (label, counts[κ, trial]); with
+  ``active`` (same form: latent dimensions with mean σz² < 0.1 per κ and trial) a second panel."""
+  panels = [("nonzero columns of W₁", curves)]
+  if active:
+    panels.append((f"active latent dimensions (mean σz² < {metrics.SIGMA_Z_NEAR_ZERO:g})",
+                   active))
+  fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.8), squeeze=False)
   k = np.asarray(kappas, dtype=float)
-  ax.plot(k, k, color="0.7", ls=":", lw=1, label="κ (no pruning)")
-  for (label, c), marker in zip(curves, ("o", "s", "^"), strict=False):  # ≤ 3 models
-    c = np.asarray(c, dtype=float)
-    mean, std = np.nanmean(c, axis=1), np.nanstd(c, axis=1)
-    ax.errorbar(k, mean, yerr=std, marker=marker, capsize=3, label=label)
-  ax.set_xlabel("latent dimension κ = dim μz")
-  ax.set_ylabel("nonzero columns of W₁")
-  ax.set_title(title, fontsize=9)
-  ax.legend(fontsize=8)
+  for ax, (ylabel, lines) in zip(axes[0], panels):
+    ax.plot(k, k, color="0.7", ls=":", lw=1, label="κ (no pruning)")
+    for (label, c), marker in zip(lines, ("o", "s", "^", "v"), strict=False):  # ≤ 4 models
+      c = np.asarray(c, dtype=float)
+      mean, std = np.nanmean(c, axis=1), np.nanstd(c, axis=1)
+      ax.errorbar(k, mean, yerr=std, marker=marker, capsize=3, label=label)
+    ax.set_xlabel("latent dimension κ = dim μz")
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=8)
+  fig.suptitle(title, fontsize=9)
   fig.tight_layout()
   io.atomic_savefig(fig, path, dpi=120)
   plt.close(fig)
@@ -130,20 +140,27 @@ def run(config, workdir: str) -> dict:
   seconds = np.zeros(len(kappas))
   converged = np.zeros(shape, bool)
   entries = []
+  # One program per (κ, decoder variance): the models of config.decoder_variance first (tag
+  # kappa<κ>, as before variants existed), then each vae_<variant> (tag kappa<κ>_<variant>).
+  groups: dict[str, list[int]] = {}
+  for i, name in enumerate(names):
+    groups.setdefault(pruning.decoder_variance_of(name, str(config.decoder_variance)), []).append(i)
   for a, k in enumerate(kappas):
-    out = pruning.run_trials(settings_for(config, k, n), models, kappa=k, seed=int(config.seed),
-                        num_trials=T, num_steps=int(config.num_steps), workdir=workdir,
-                        tag=f"kappa{k:03d}", checkpoint_every=int(config.checkpoint_every),
-                        data=data)
-    norms[:, a, :, :k] = out["w1_col_norms"]
-    sig_mean[:, a, :, :k] = out["sigma_z_mean"]
-    sig_hist[:, a] = out["sigma_z_hist"]
-    nmse[:, a] = out["nmse"]
-    failed[:, a] = out["failed"]
-    converged[:, a] = out["converged"]
-    seconds[a] = out["wall_seconds"]
-    entries += [(f"κ={k}", f"{name} trial {t}", out["curve_steps"], out["curve_nmse"][:, i, t])
-                for i, name in enumerate(names) for t in range(T)]
+    for dv, idx in groups.items():
+      tag = f"kappa{k:03d}" + ("" if dv == config.decoder_variance else f"_{dv}")
+      out = pruning.run_trials(settings_for(config, k, n, dv), [models[i] for i in idx], kappa=k,
+                               seed=int(config.seed), num_trials=T,
+                               num_steps=int(config.num_steps), workdir=workdir, tag=tag,
+                               checkpoint_every=int(config.checkpoint_every), data=data)
+      norms[idx, a, :, :k] = out["w1_col_norms"]
+      sig_mean[idx, a, :, :k] = out["sigma_z_mean"]
+      sig_hist[idx, a] = out["sigma_z_hist"]
+      nmse[idx, a] = out["nmse"]
+      failed[idx, a] = out["failed"]
+      converged[idx, a] = out["converged"]
+      seconds[a] += out["wall_seconds"]
+      entries += [(f"κ={k}", f"{names[i]} trial {t}", out["curve_steps"],
+                   out["curve_nmse"][:, j, t]) for j, i in enumerate(idx) for t in range(T)]
   thr = float(config.threshold)
   nonzero = metrics.nonzero_from_norms(np.nan_to_num(norms, nan=0.0), threshold=thr).astype(float)
   nonzero = np.where(failed, np.nan, nonzero)
@@ -159,12 +176,16 @@ def run(config, workdir: str) -> dict:
                              "kappas": kappas, "models": names,
                              "pixel_scaling": f"pixels / {float(config.pixel_scale):g}",
                              "alpha": float(config.alpha),
+                             "decoder_variance": {name: pruning.decoder_variance_of(
+                                 name, str(config.decoder_variance)) for name in names},
                              "converged_fraction": {name: float(np.mean(converged[i]))
                                                     for i, name in enumerate(names)}}
   learning.save_curves(workdir, entries, title="MNIST pruning: NMSE of μx(μz(x)) per κ")
-  curves = []
+  curves, active = [], []
   for i, name in enumerate(names):
-    label = "VAE" if name == "vae" else f"AE (Σz = 0, C2 = {float(config.ae_c2):g})"
+    dv = pruning.decoder_variance_of(name, str(config.decoder_variance))
+    label = (f"AE (Σz = 0, C2 = {float(config.ae_c2):g})" if name == "ae"
+             else f"VAE, Σx {dv}" + (" (paper)" if dv == "optimal" else ""))
     curves.append((label, nonzero[i]))
     summary[f"{name}_nonzero_mean"] = {str(k): mean[i, a] for a, k in enumerate(kappas)}
     summary[f"{name}_nonzero_per_trial"] = {str(k): nonzero[i, a].tolist()
@@ -172,16 +193,18 @@ def run(config, workdir: str) -> dict:
     summary[f"{name}_nmse_mean"] = {str(k): metrics.masked_mean(nmse[i, a], failed[i, a])
                                     for a, k in enumerate(kappas)}
     summary[f"{name}_plateau"] = plateau(np.asarray(kappas), mean[i])
-  if "vae" in names:
-    i = names.index("vae")
-    summary[f"vae_sigma_z_dims_below_{metrics.SIGMA_Z_NEAR_ZERO:g}"] = {
-        str(k): metrics.masked_mean(k * near0[i, a], failed[i, a]) for a, k in enumerate(kappas)}
+  for i, name in enumerate(names):
+    if name.startswith("vae"):
+      dims = np.asarray(kappas, float)[:, None] * near0[i]  # (κ, trial) active dimensions
+      active.append((curves[i][0], np.where(failed[i], np.nan, dims)))
+      summary[f"{name}_sigma_z_dims_below_{metrics.SIGMA_Z_NEAR_ZERO:g}"] = {
+          str(k): metrics.masked_mean(dims[a], failed[i, a]) for a, k in enumerate(kappas)}
   summary["failed_runs"] = int(np.sum(failed))
   summary["wall_seconds"] = time.time() - t0
   summary["devices"] = [str(d) for d in jax.local_devices()]
   enc = "-".join(str(int(w)) for w in config.encoder_widths)
   plot_fig2b(kappas, curves, path=os.path.join(workdir, "fig2b_nonzero_vs_kappa.png"),
-             title=f"Figure 2b: MNIST (n = {n}, encoder {enc}, {T} trials)")
+             title=f"Figure 2b: MNIST (n = {n}, encoder {enc}, {T} trials)", active=active)
   io.atomic_write_npz(os.path.join(workdir, "results.npz"), results)
   io.atomic_write_json(os.path.join(workdir, "summary.json"), summary)
   return summary

@@ -13,6 +13,14 @@ import numpy as np
 from hidden_talents import checks, curves, metrics, sweep, train
 
 MODELS = ("vae", "ae")
+# Figure 2b also trains VAEs under another decoder variance (a separate program per variance):
+# ``vae_learned`` (a decoder head γ(z) per entry) and ``vae_shared`` (one learned γ).
+VARIANT_MODELS = ("vae_learned", "vae_shared")
+
+
+def decoder_variance_of(name: str, default: str) -> str:
+  """The decoder variance of model ``name``: its ``vae_<variant>`` suffix, else ``default``."""
+  return name.removeprefix("vae_") if name in VARIANT_MODELS else default
 
 
 def trial_infos(models: Sequence[tuple[str, float]], kappa: int, seed: int,
@@ -24,7 +32,7 @@ def trial_infos(models: Sequence[tuple[str, float]], kappa: int, seed: int,
 
 def model_list(config) -> list[tuple[str, float]]:
   """(engine model name, C2) per entry of ``config.models``: the AE is AE-ℓ2 at ``ae_c2``."""
-  return [("vae", 1.0) if m == "vae" else ("ae_l2", float(config.ae_c2)) for m in config.models]
+  return [("ae_l2", float(config.ae_c2)) if m == "ae" else ("vae", 1.0) for m in config.models]
 
 
 def run_trials(settings: train.Settings, models: Sequence[tuple[str, float]], *, kappa: int,
@@ -62,8 +70,8 @@ def run_trials(settings: train.Settings, models: Sequence[tuple[str, float]], *,
           "wall_seconds": np.float64(res.wall_seconds)}
 
 
-def validate_training(config) -> None:
-  """Checks the training fields shared by both pruning experiments."""
+def validate_training(config, models: Sequence[str] = MODELS) -> None:
+  """Checks the training fields shared by both pruning experiments (``models``: allowed names)."""
   for name in ("num_trials", "batch_size", "num_steps", "chunk_steps",
                "eval_batch_size", "checkpoint_every"):
     checks.positive_int(name, getattr(config, name))
@@ -73,7 +81,7 @@ def validate_training(config) -> None:
   checks.finite_number("logvar_bias_init", config.logvar_bias_init)
   checks.nonnegative_int("seed", config.seed)
   checks.one_of("loss_reduction", config.loss_reduction, ("mean", "sum"))
-  models = checks.subset("models", config.models, MODELS)
+  models = checks.subset("models", config.models, models)
   if "ae" in models:
     checks.nonnegative_number("ae_c2", config.ae_c2)
   checks.open_fraction("threshold", config.threshold)
