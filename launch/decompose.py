@@ -39,6 +39,9 @@ import warnings
 from absl import app, flags
 
 from hidden_talents.decompose import (
+  DEFAULT_DECODER_VARIANCE,
+  DEFAULT_STEPS,
+  DEFAULT_WARMUP_FRACTION,
   RobustVAE,
   check_matrix,
   check_save_path,
@@ -48,6 +51,7 @@ from hidden_talents.decompose import (
   save_outputs,
 )
 from hidden_talents.matrix_io import StagedOutput, file_fingerprint, read_matrix
+from hidden_talents.objectives.unified import DECODER_VARIANCES
 
 _INPUT = flags.DEFINE_string("input", None, "Data matrix: .npy, or .csv/.tsv/.txt of numbers; "
                              "samples as rows, dimensions as columns.", required=True)
@@ -58,7 +62,15 @@ _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace a non-empty --output
 _METHOD = flags.DEFINE_enum("method", "vae", ["vae", "rpca"], "VAE (nonlinear) or convex RPCA.")
 _LATENT = flags.DEFINE_integer("latent_dim", None, "VAE latent dimension κ (at most d); default "
                                "min(20, max(1, d // 2)). Unneeded dimensions switch off.")
-_STEPS = flags.DEFINE_integer("steps", 3000, "VAE Adam steps (batches of 100 rows), run exactly.")
+_STEPS = flags.DEFINE_integer("steps", DEFAULT_STEPS, "VAE Adam steps (batches of 100 rows), run "
+                              "exactly.")
+_KL_WARMUP = flags.DEFINE_integer(
+    "kl_warmup", None, "VAE KL warm-up: steps over which the KL weight rises 0 -> 1; default "
+    f"{DEFAULT_WARMUP_FRACTION:g} x --steps; 0 = none (the paper's protocol).", lower_bound=0)
+_DECODER_VARIANCE = flags.DEFINE_enum(
+    "decoder_variance", DEFAULT_DECODER_VARIANCE, list(DECODER_VARIANCES),
+    "VAE decoder variance: 'optimal' (optimised out per entry: the paper's, and what flags "
+    "outliers), 'learned' (a decoder head per entry) or 'shared' (one learned value).")
 _SEED = flags.DEFINE_integer("seed", 0, "PRNG seed (recorded in summary.json).")
 _THRESHOLD = flags.DEFINE_float(
     "threshold", 3.0,
@@ -81,7 +93,7 @@ _SAVE_MODEL = flags.DEFINE_string("save_model", None, "After training, save the 
 _MODEL = flags.DEFINE_string("model", None, "Apply a VAE saved with --save_model to --input (its "
                              "columns must match): no training; --threshold may be changed, the "
                              "training flags do not apply.")
-_TRAINING_FLAGS = ("method", "latent_dim", "steps", "seed")
+_TRAINING_FLAGS = ("method", "latent_dim", "steps", "seed", "kl_warmup", "decoder_variance")
 
 
 def _fail(message: str) -> None:
@@ -151,11 +163,14 @@ def main(argv):
       result.info["model_file"] = file_fingerprint(_MODEL.value)
     elif _SAVE_MODEL.value is not None:
       model = RobustVAE(latent_dim=_LATENT.value, steps=_STEPS.value, seed=_SEED.value,
-                        threshold=_THRESHOLD.value).fit(X, progress=not _QUIET.value)
+                        threshold=_THRESHOLD.value, kl_warmup=_KL_WARMUP.value,
+                        decoder_variance=_DECODER_VARIANCE.value).fit(X,
+                                                                      progress=not _QUIET.value)
       result = model.transform(X)
     else:
       result = decompose(X, method=_METHOD.value, latent_dim=_LATENT.value, steps=_STEPS.value,
-                         seed=_SEED.value, threshold=_THRESHOLD.value, progress=not _QUIET.value)
+                         seed=_SEED.value, threshold=_THRESHOLD.value, kl_warmup=_KL_WARMUP.value,
+                         decoder_variance=_DECODER_VARIANCE.value, progress=not _QUIET.value)
   except ValueError as e:
     stage.discard()
     _fail(str(e))

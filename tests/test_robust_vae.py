@@ -172,3 +172,59 @@ def test_compilation_cache_dir(monkeypatch, tmp_path):
   (tmp_path / "f").write_text("")
   with pytest.warns(UserWarning, match="compiling without it"):
     assert DM.enable_compilation_cache(str(tmp_path / "f" / "jax")) is None
+
+
+def test_warmup_and_decoder_variance_settings(fitted, tmp_path):
+  """kl_warmup and decoder_variance reach the engine: a warm-up changes the fit, a learned
+  decoder variance has its own parameters and survives save/load; bad values are refused."""
+  X, _, model = fitted
+  assert model.used_settings()["kl_warmup"] == DM.resolve_kl_warmup(None, KW["steps"])
+  off = ht.RobustVAE(**{**KW, "kl_warmup": 0}).fit(X)
+  warm = ht.RobustVAE(**{**KW, "kl_warmup": 200}).fit(X)
+  assert warm.used_settings()["kl_warmup"] == 200 and warm.fit_info["kl_warmup"] == 200
+  assert not np.array_equal(warm.transform(X).L, off.transform(X).L)
+  learned = ht.RobustVAE(**{**KW, "decoder_variance": "learned"}).fit(X)
+  assert learned.settings.decoder_variance == "learned"
+  assert set(DM._flat_params(learned.params)) > set(DM._flat_params(off.params))
+  path = str(tmp_path / "learned.npz")
+  learned.save(path)
+  loaded = ht.RobustVAE.load(path)
+  assert loaded.used_settings()["decoder_variance"] == "learned"
+  _same(loaded.transform(X), learned.transform(X))
+  for kw, match in (({"kl_warmup": -1}, "kl_warmup"), ({"kl_warmup": 1.5}, "kl_warmup"),
+                    ({"decoder_variance": "diagonal"}, "decoder_variance")):
+    with pytest.raises(ValueError, match=match):
+      ht.RobustVAE(**{**KW, **kw})
+
+
+def test_files_without_the_newer_settings_load_as_trained(fitted, tmp_path):
+  """A model file written before kl_warmup / decoder_variance existed was trained without a
+  warm-up and with the optimised-out Σx: it loads as such, whatever today's defaults are."""
+  X, _, _ = fitted
+  old = ht.RobustVAE(**{**KW, "kl_warmup": 0, "decoder_variance": "optimal"}).fit(X)
+  good = str(tmp_path / "new.npz")
+  old.save(good)
+  meta = json.loads(str(np.load(good)["meta"]))
+  for key in ("kl_warmup", "decoder_variance"):
+    del meta["config"][key]
+  _rewrite(good, str(tmp_path / "old.npz"), meta=np.array(json.dumps(meta)))
+  loaded = ht.RobustVAE.load(str(tmp_path / "old.npz"))
+  assert loaded.config["kl_warmup"] == 0 and loaded.config["decoder_variance"] == "optimal"
+  _same(loaded.transform(X), old.transform(X))
+
+
+def test_alpha_default_follows_ties_in_the_data():
+  """α = 10⁻² on continuous data; α = 1 when a quarter or more of the entries equal their
+  column's median (images), where α = 10⁻² makes a constant output nearly optimal; a given α
+  always wins."""
+  rng = np.random.default_rng(0)
+  Xc = rng.normal(size=(300, 8))
+  Zc, _, _ = DM.robust_standardize(Xc)
+  assert DM.tied_fraction(Zc) < 0.01 and DM.resolve_alpha(None, Zc) == DM.DEFAULT_ALPHA
+  Xt = np.where(rng.random((300, 8)) < 0.7, 0.0, rng.random((300, 8)))  # 70 % exact zeros
+  Zt, _, _ = DM.robust_standardize(Xt)
+  assert DM.tied_fraction(Zt) > 0.6 and DM.resolve_alpha(None, Zt) == DM.TIED_ALPHA == 1.0
+  assert DM.resolve_alpha(0.3, Zt) == 0.3
+  model = ht.RobustVAE(**KW).fit(Xt)
+  assert model.settings.alpha == 1.0 == model.used_settings()["alpha"]
+  assert model.transform(Xt).info["alpha"] == 1.0 and model.fit_info["tied_fraction"] > 0.6
