@@ -24,11 +24,14 @@ defaults); the RPCA numbers do not depend on it and are cached in ``--out``'s di
 
   python bench/decompose_bench.py --out=runs/decompose_bench/defaults.json
   python bench/decompose_bench.py --vae='{"steps": 6000}' --out=runs/decompose_bench/steps6k.json
+  python bench/decompose_bench.py --table runs/decompose_bench/defaults.json \
+      runs/decompose_bench/steps6k.json   # Markdown: NMSE per case, one column per run
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
@@ -43,6 +46,7 @@ from hidden_talents import metrics
 from hidden_talents.data import corrupt, lowrank, manifold, mnist
 from hidden_talents.decompose import mask_scores
 
+DM = importlib.import_module("hidden_talents.decompose")  # the module (ht.decompose is a function)
 FAMILIES = ("relu_manifold", "swiss_roll", "torus", "linear", "mnist_uniform",
             "mnist_saltpepper")
 NUS = (0.1, 0.3)
@@ -122,8 +126,29 @@ def evaluate(method: str, X, L, mask, kwargs: dict) -> dict:
           "recall": sc["recall"], "f1": sc["f1"], "seconds": seconds}
 
 
+def table(paths: list[str]) -> str:
+  """A Markdown table of NMSE per (family, ν): the input, RPCA, then one VAE column per file."""
+  runs = []
+  for path in paths:
+    with open(path) as fh:
+      runs.append(json.load(fh))
+  head = " | ".join(f"VAE {json.dumps(r['vae_kwargs']) if r['vae_kwargs'] else 'defaults'}"
+                    for r in runs)
+  lines = [f"| family | ν | input | RPCA | {head} |", "|---|---|---|---|" + "---|" * len(runs)]
+  for row in runs[0]["rows"]:
+    vals = []
+    for r in runs:
+      match = [x for x in r["rows"] if (x["family"], x["nu"]) == (row["family"], row["nu"])]
+      vals.append(f"{match[0]['vae']['nmse']:.3f}" if match else "")
+    lines.append(f"| {row['family']} | {row['nu']:g} | {row['input_nmse']:.3f} | "
+                 f"{row['rpca']['nmse']:.3f} | " + " | ".join(vals) + " |")
+  return "\n".join(lines)
+
+
 def main() -> None:
   p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  p.add_argument("--table", nargs="+", default=None,
+                 help="print a Markdown table of these result files and exit")
   p.add_argument("--families", default=",".join(FAMILIES))
   p.add_argument("--nus", default=",".join(str(v) for v in NUS))
   p.add_argument("--n", type=int, default=2000, help="rows per case")
@@ -131,6 +156,9 @@ def main() -> None:
   p.add_argument("--vae", default="{}", help="JSON keyword arguments for decompose(method='vae')")
   p.add_argument("--out", default="", help="JSON file for the results (RPCA cached beside it)")
   args = p.parse_args()
+  if args.table:
+    print(table(args.table))
+    return
   vae_kwargs = json.loads(args.vae)
   families = [f for f in args.families.split(",") if f]
   for f in families:
@@ -172,7 +200,11 @@ def main() -> None:
         f"NMSE ratio VAE/RPCA {np.median(ratios):.2f}", file=sys.stderr)
   if args.out:
     with open(args.out, "w") as fh:
-      json.dump({"vae_kwargs": vae_kwargs, "n": args.n, "seed": args.seed, "rows": rows,
+      json.dump({"vae_kwargs": vae_kwargs, "defaults": {
+                     "steps": DM.DEFAULT_STEPS, "kl_warmup_fraction": DM.DEFAULT_WARMUP_FRACTION,
+                     "decoder_variance": DM.DEFAULT_DECODER_VARIANCE, "alpha": DM.DEFAULT_ALPHA,
+                     "tied_alpha": DM.TIED_ALPHA, "tie_fraction": DM.TIE_FRACTION},
+                 "n": args.n, "seed": args.seed, "rows": rows,
                  "argv": sys.argv, "load_average": os.getloadavg()}, fh, indent=1)
 
 

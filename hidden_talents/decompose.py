@@ -163,15 +163,51 @@ def check_matrix(X: Any, *, method: str = "vae", min_samples: int = MIN_SAMPLES)
   return X
 
 
-def robust_standardize(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def robust_standardize(X: np.ndarray,
+                       missing: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray,
+                                                                   np.ndarray]:
   """(Z, center, scale) with Z = (X − center)/scale per column: median and 1.4826·MAD, falling
   back to the standard deviation where the MAD is 0 (and to 1 for a constant column), so that
-  sparse gross outliers do not set the scale."""
-  center = np.median(X, axis=0)
-  scale = MAD_TO_SIGMA * np.median(np.abs(X - center), axis=0)
-  std = X.std(axis=0)
+  sparse gross outliers do not set the scale. ``missing`` entries (bool mask) are left out of
+  the statistics (their Z is whatever X holds there)."""
+  if missing is None:
+    center = np.median(X, axis=0)
+    scale = MAD_TO_SIGMA * np.median(np.abs(X - center), axis=0)
+    std = X.std(axis=0)
+  else:
+    Xo = np.where(missing, np.nan, X)
+    center = np.nanmedian(Xo, axis=0)
+    scale = MAD_TO_SIGMA * np.nanmedian(np.abs(Xo - center), axis=0)
+    std = np.nanstd(Xo, axis=0)
   scale = np.where(scale > 0, scale, np.where(std > 0, std, 1.0))
   return (X - center) / scale, center, scale
+
+
+def check_missing(missing: Any, shape: tuple[int, ...]) -> np.ndarray | None:
+  """The boolean mask of missing entries (None when there are none).
+
+  Raises:
+    ValueError: not boolean, another shape than X, or a column with no observed entry.
+  """
+  if missing is None:
+    return None
+  m = np.asarray(missing)
+  if m.dtype != bool:
+    raise ValueError(f"missing must be a boolean array (True = missing), got dtype {m.dtype}")
+  if m.shape != tuple(shape):
+    raise ValueError(f"missing has shape {m.shape}, but X has shape {tuple(shape)}")
+  if m.ndim == 2 and m.shape[0] > 0 and m.all(axis=0).any():
+    j = int(np.argmax(m.all(axis=0)))
+    raise ValueError(f"column {j + 1} (counted from 1) is missing in every row: nothing to fit "
+                     "it on; drop it")
+  return m if m.any() else None
+
+
+def _fill_missing(X: Any, missing: np.ndarray | None) -> Any:
+  """X with its missing entries set to 0 (their values, NaN included, are never used)."""
+  if missing is None:
+    return X
+  return np.where(missing, 0.0, np.asarray(X))
 
 
 def outlier_mask(R: np.ndarray, *, alpha: float, threshold: float) -> tuple[np.ndarray, np.ndarray]:
@@ -547,40 +583,64 @@ class RobustVAE:
                         num_latent_samples=c["num_latent_samples"],
                         decoder_variance=c["decoder_variance"])
 
-  def fit(self, X: Any, *, progress: bool = False) -> RobustVAE:
+  def fit(self, X: Any, *, missing: Any = None, progress: bool = False) -> RobustVAE:
     """Trains on the rows of X (samples as rows); returns self.
 
+    ``missing`` (optional bool array shaped like X, True = missing; e.g. ``np.isnan(X)``): those
+    entries are left out of the standardisation, of the data term (weight 0, the engine's
+    ``Settings.missing_data``) and of the residual scales; the encoder sees them at their
+    column's median. Their values, NaN included, are never read.
+
     Raises:
-      ValueError: bad X (:func:`check_matrix`), latent_dim > d, entries too large for float32
-        training (:func:`check_magnitudes`) — all before any training.
+      ValueError: bad X (:func:`check_matrix`) or ``missing`` (:func:`check_missing`),
+        latent_dim > d, entries too large for float32 training (:func:`check_magnitudes`) — all
+        before any training.
       RuntimeError: training turned non-finite.
     """
-    X = check_matrix(X, method="vae")
+    missing = check_missing(missing, np.shape(X))
+    X = check_matrix(_fill_missing(X, missing), method="vae")
     n, d = X.shape
     _resolve_dims(d, self.config["latent_dim"], self.config["hidden_widths"])
-    Z, center, scale = robust_standardize(X)
+    Z, center, scale = robust_standardize(X, missing)
+    observed = None if missing is None else ~missing
+    if observed is not None:
+      Z[missing] = 0.0  # the encoder's fill value: the column's median
     check_magnitudes(X, Z)
-    settings = self._engine_settings(n, d, resolve_alpha(self.config["alpha"], Z))
-    constant = np.all(X == X[:1], axis=0)
-    center[constant] = X[0, constant]  # exactly the constant (a median of equal values is too)
-    params, info = train_vae(Z, settings, steps=self.config["steps"], seed=self.config["seed"],
+    Z_observed = Z if observed is None else Z[observed]
+    settings = self._engine_settings(n, d, resolve_alpha(self.config["alpha"], Z_observed))
+    if observed is None:
+      constant = np.all(X == X[:1], axis=0)
+      center[constant] = X[0, constant]  # exactly the constant (a median of equal values is too)
+    else:
+      lo = np.where(observed, X, np.inf).min(axis=0)
+      constant = lo == np.where(observed, X, -np.inf).max(axis=0)
+      center[constant] = lo[constant]
+    train_settings = settings if missing is None else dataclasses.replace(settings,
+                                                                          missing_data=True)
+    params, info = train_vae(Z if missing is None else np.where(missing, np.nan, Z),
+                             train_settings, steps=self.config["steps"],
+                             seed=self.config["seed"],
                              kl_warmup=resolve_kl_warmup(self.config["kl_warmup"],
                                                          self.config["steps"]),
                              progress=progress)
     Z_hat = apply_vae(settings, params, Z)
     Z_hat[:, constant] = 0.0
-    R = Z - Z_hat
-    sigma = MAD_TO_SIGMA * np.median(np.abs(R - np.median(R, axis=0)), axis=0)
+    R = Z - Z_hat if missing is None else np.where(missing, np.nan, Z - Z_hat)
+    sigma = MAD_TO_SIGMA * np.nanmedian(np.abs(R - np.nanmedian(R, axis=0)), axis=0)
     self.settings, self.params = settings, params
-    self.fit_info = {**info, "tied_fraction": tied_fraction(Z)}
+    self.fit_info = {**info, "tied_fraction": tied_fraction(Z_observed),
+                     "missing_entries": 0 if missing is None else int(missing.sum())}
     self.center, self.scale, self.residual_scale, self.constant = center, scale, sigma, constant
     return self
 
-  def transform(self, X: Any, *, threshold: float | None = None) -> Decomposition:
+  def transform(self, X: Any, *, missing: Any = None,
+                threshold: float | None = None) -> Decomposition:
     """Decomposes rows X (any number, the fitted columns) with the fitted model.
 
     Args:
-      X: (m, d) real matrix, finite.
+      X: (m, d) real matrix, finite where observed.
+      missing: optional bool array shaped like X (True = missing): the encoder sees those entries
+        at their column's median; L fills them in; S, S_sparse and the mask are 0 / False there.
       threshold: k of the mask test; default the model's.
 
     Returns:
@@ -595,13 +655,16 @@ class RobustVAE:
       raise ValueError("the model is not fitted yet: call fit(X) first or RobustVAE.load(path)")
     k = self.config["threshold"] if threshold is None else _positive_float("threshold", threshold)
     alpha = self.settings.alpha
-    X = check_matrix(X, method="rpca", min_samples=1)
+    missing = check_missing(missing, np.shape(X))
+    X = check_matrix(_fill_missing(X, missing), method="rpca", min_samples=1)
     m, d = X.shape
     if d != self.d:
       raise ValueError(f"X has {d} columns, but the model was fitted on rows of d = {self.d} "
                        "columns")
     constant = self.constant
     Z = (X - self.center) / self.scale
+    if missing is not None:
+      Z[missing] = 0.0
     check_magnitudes(X, Z)
     Z_hat = apply_vae(self.settings, self.params, Z)
     Z_hat[:, constant] = 0.0
@@ -610,17 +673,23 @@ class RobustVAE:
     L = Z_hat * self.scale + self.center
     L[:, constant] = self.center[constant]
     S = X - L
+    if missing is not None:
+      mask[missing] = False
+      S[missing] = 0.0
     settings = {**self.used_settings(), "threshold": k}
     info: dict[str, Any] = {"method": "vae", "n": m, "d": d, "fitted_rows": self.num_fitted,
                             **self.fit_info, "alpha": alpha, "threshold": k,
                             "flagged_fraction": float(mask.mean()),
-                            "constant_columns": int(constant.sum()), "settings": settings}
+                            "constant_columns": int(constant.sum()), "settings": settings,
+                            "missing_entries_transformed": 0 if missing is None
+                            else int(missing.sum())}
     return Decomposition(L=L, S=S, mask=mask, sample_scores=mask.mean(axis=1),
                          noise_scale=self.residual_scale * self.scale, info=info,
                          S_sparse=np.where(mask, S, 0.0))
 
-  def fit_transform(self, X: Any, *, progress: bool = False) -> Decomposition:
-    return self.fit(X, progress=progress).transform(X)
+  def fit_transform(self, X: Any, *, missing: Any = None,
+                    progress: bool = False) -> Decomposition:
+    return self.fit(X, missing=missing, progress=progress).transform(X, missing=missing)
 
   def save(self, path: str) -> str:
     """Writes the fitted model to ``path`` (one ``.npz``: no pickle) atomically: a temporary
@@ -741,6 +810,7 @@ def decompose(
     kl_warmup: int | None = None,
     decoder_variance: str = DEFAULT_DECODER_VARIANCE,
     lam: float | None = None,
+    missing: Any = None,
     progress: bool = False,
 ) -> Decomposition:
   """Splits X (samples as rows) into a clean part L on a (nonlinear) manifold and S = X − L.
@@ -772,6 +842,8 @@ def decompose(
     decoder_variance: 'optimal' (Σx optimised out per entry, the paper's eqs. 68–70), 'learned'
       (a decoder head γ(z) per entry) or 'shared' (one learned γ); see the module docstring.
     lam: RPCA λ in standardised units; default 1/√max(n, d).
+    missing: optional bool array shaped like X, True = missing (e.g. ``np.isnan(X)``; VAE
+      only): left out of the fit, filled in L, 0 in S and never flagged (:meth:`RobustVAE.fit`).
     progress: print a progress line per chunk to stderr.
 
   Returns:
@@ -783,13 +855,15 @@ def decompose(
   """
   if method not in METHODS:
     raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-  X = check_matrix(X, method=method)
+  if method == "rpca" and missing is not None:
+    raise ValueError("missing= needs method='vae': convex RPCA here has no missing-entry model")
+  X = check_matrix(_fill_missing(X, check_missing(missing, np.shape(X))), method=method)
   kwargs = dict(latent_dim=latent_dim, steps=steps, seed=seed, alpha=alpha, threshold=threshold,
                 hidden_widths=hidden_widths, batch_size=batch_size, learning_rate=learning_rate,
                 num_latent_samples=num_latent_samples, kl_warmup=kl_warmup,
                 decoder_variance=decoder_variance)
   if method == "vae":
-    return RobustVAE(**kwargs).fit(X, progress=progress).transform(X)
+    return RobustVAE(**kwargs).fit_transform(X, missing=missing, progress=progress)
   config = _check_settings(**kwargs)
   _resolve_dims(X.shape[1], config["latent_dim"], config["hidden_widths"])
   if lam is not None:

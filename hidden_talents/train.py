@@ -99,6 +99,9 @@ class Settings:
   lr_end: float = 1e-5
   schedule_steps: int = 1
   eval_subset: int = 1000  # rows (the first ones) of the fixed learning-curve evaluation subset
+  # Missing entries (fixed-dataset mode): NaN entries of ``data`` are missing — filled with 0
+  # before the encoder and left out of the data term (weight 0). Static; off = bit-identical.
+  missing_data: bool = False
   refit_steps: int = 500  # steps of refit_logvar_head
 
   def __post_init__(self):
@@ -304,21 +307,28 @@ def make_train(s: Settings) -> TrainFns:
                       failed=jnp.zeros((), bool))
 
   def per_sample(params, x, eps, coeffs):
-    """Per-sample unified cost (B,) of a batch and its parts, under ``s.decoder_variance``."""
+    """Per-sample unified cost (B,) of a batch and its parts, under ``s.decoder_variance``; with
+    ``s.missing_data`` NaN entries of x are missing (filled with 0, weight 0 in the data term)."""
+    weight = None
+    if s.missing_data:
+      observed = ~jnp.isnan(x)
+      x, weight = jnp.where(observed, x, 0.0), observed.astype(x.dtype)
     mu_z, logvar_z = model.apply(params, x, method=models.AutoEncoder.encode)
     z = reparameterize(mu_z[None], logvar_z[None], eps, coeffs.noise)  # (τ, B, κ)
     if s.decoder_variance == "optimal":
       mu_x = model.apply(params, z, method=models.AutoEncoder.decode)  # (τ, B, d)
       return jax.vmap(
-          lambda xi, mxi, mzi, lvi: unified_cost(xi, mxi, mzi, lvi, coeffs, alpha=s.alpha),
-          in_axes=(0, 1, 0, 0))(x, mu_x, mu_z, logvar_z)
+          lambda xi, mxi, mzi, lvi, wi: unified_cost(xi, mxi, mzi, lvi, coeffs, alpha=s.alpha,
+                                                     weight=wi),
+          in_axes=(0, 1, 0, 0, None if weight is None else 0))(x, mu_x, mu_z, logvar_z, weight)
     # (τ, B, d) each: s = log(γ − α) at the same z as μx.
     mu_x, logvar_x = model.apply(params, z, method=models.AutoEncoder.decode_with_variance)
     return jax.vmap(
-        lambda xi, mxi, mzi, lvi, lgi: unified_cost(
+        lambda xi, mxi, mzi, lvi, lgi, wi: unified_cost(
             xi, mxi, mzi, lvi, coeffs, alpha=s.alpha, decoder_variance=s.decoder_variance,
-            logvar_x=lgi),
-        in_axes=(0, 1, 0, 0, 1))(x, mu_x, mu_z, logvar_z, logvar_x)
+            logvar_x=lgi, weight=wi),
+        in_axes=(0, 1, 0, 0, 1, None if weight is None else 0))(
+            x, mu_x, mu_z, logvar_z, logvar_x, weight)
 
   def per_sample_cost(params, x, eps, coeffs):
     return per_sample(params, x, eps, coeffs)[0]

@@ -36,6 +36,7 @@ import json
 import sys
 import warnings
 
+import numpy as np
 from absl import app, flags
 
 from hidden_talents.decompose import (
@@ -44,6 +45,7 @@ from hidden_talents.decompose import (
   DEFAULT_WARMUP_FRACTION,
   RobustVAE,
   check_matrix,
+  check_missing,
   check_save_path,
   decompose,
   enable_compilation_cache,
@@ -88,6 +90,9 @@ _DELIMITER = flags.DEFINE_string("delimiter", None, "Text input delimiter: ',', 
 _IMAGES = flags.DEFINE_bool("images", False, "summary.png draws rows as sqrt(d) x sqrt(d) images "
                             "(d must be a square number).")
 _QUIET = flags.DEFINE_bool("quiet", False, "No progress line (progress is on by default).")
+_MISSING_NAN = flags.DEFINE_bool(
+    "missing_nan", False, "NaN entries of --input are missing values (VAE only): left out of the "
+    "fit, filled in L, 0 in S and never flagged. Without it a NaN is an error.")
 _SAVE_MODEL = flags.DEFINE_string("save_model", None, "After training, save the fitted VAE to this "
                                   "file (.npz; written atomically) for --model.")
 _MODEL = flags.DEFINE_string("model", None, "Apply a VAE saved with --save_model to --input (its "
@@ -141,13 +146,25 @@ def main(argv):
                                delimiter=_DELIMITER.value)
     if read_info.get("header") is not None:
       print(f"note: line 1 skipped as a header: {read_info['header'][:80]!r}", file=sys.stderr)
-    if model is None:
-      X = check_matrix(X, method=_METHOD.value)
-    else:
-      X = check_matrix(X, method="rpca", min_samples=1)
-      if X.shape[1] != model.d:
-        raise ValueError(f"--input has {X.shape[1]} columns, but the model {_MODEL.value!r} was "
-                         f"fitted on d = {model.d} columns")
+    missing = None
+    if _MISSING_NAN.value:
+      if model is None and _METHOD.value != "vae":
+        raise ValueError("--missing_nan needs --method=vae: convex RPCA here has no "
+                         "missing-entry model")
+      missing = check_missing(np.isnan(np.asarray(X, dtype=float)), np.shape(X))
+      X = np.where(missing, 0.0, X) if missing is not None else X
+    try:
+      if model is None:
+        X = check_matrix(X, method=_METHOD.value)
+      else:
+        X = check_matrix(X, method="rpca", min_samples=1)
+    except ValueError as e:
+      if "NaN" in str(e):
+        raise ValueError(f"{e}; pass --missing_nan if NaN marks missing values") from e
+      raise
+    if model is not None and X.shape[1] != model.d:
+      raise ValueError(f"--input has {X.shape[1]} columns, but the model {_MODEL.value!r} was "
+                       f"fitted on d = {model.d} columns")
     if _IMAGES.value:
       image_side(X.shape[1])
     input_info = {**file_fingerprint(_INPUT.value), **read_info, "rows": int(X.shape[0]),
@@ -158,19 +175,19 @@ def main(argv):
   enable_compilation_cache()
   try:
     if model is not None:
-      result = model.transform(X, threshold=_THRESHOLD.value if flags.FLAGS["threshold"].present
-                               else None)
+      result = model.transform(X, missing=missing, threshold=_THRESHOLD.value
+                               if flags.FLAGS["threshold"].present else None)
       result.info["model_file"] = file_fingerprint(_MODEL.value)
     elif _SAVE_MODEL.value is not None:
       model = RobustVAE(latent_dim=_LATENT.value, steps=_STEPS.value, seed=_SEED.value,
                         threshold=_THRESHOLD.value, kl_warmup=_KL_WARMUP.value,
-                        decoder_variance=_DECODER_VARIANCE.value).fit(X,
-                                                                      progress=not _QUIET.value)
-      result = model.transform(X)
+                        decoder_variance=_DECODER_VARIANCE.value)
+      result = model.fit_transform(X, missing=missing, progress=not _QUIET.value)
     else:
       result = decompose(X, method=_METHOD.value, latent_dim=_LATENT.value, steps=_STEPS.value,
                          seed=_SEED.value, threshold=_THRESHOLD.value, kl_warmup=_KL_WARMUP.value,
-                         decoder_variance=_DECODER_VARIANCE.value, progress=not _QUIET.value)
+                         decoder_variance=_DECODER_VARIANCE.value, missing=missing,
+                         progress=not _QUIET.value)
   except ValueError as e:
     stage.discard()
     _fail(str(e))

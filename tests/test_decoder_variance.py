@@ -225,3 +225,25 @@ def test_settings_reject_unknown_decoder_variance():
     data_term(jnp.zeros(3), jnp.zeros(3), alpha=0.1, decoder_variance="learned")
   with pytest.raises(ValueError, match="logvar_x must be None"):
     data_term(jnp.zeros(3), jnp.zeros(3), alpha=0.1, logvar_x=jnp.zeros(3))
+
+
+def test_data_term_weight_leaves_out_entries():
+  """weight=None and weight=1 give the plain sum bit for bit; weight 0 drops an entry exactly,
+  for every decoder variance; a missing entry's gradient is 0."""
+  rng = np.random.default_rng(0)
+  x, mu_x = jnp.asarray(rng.normal(size=12)), jnp.asarray(rng.normal(size=12))
+  w = jnp.asarray(rng.random(12) > 0.3, jnp.float32)
+  for dv, s in (("optimal", None), ("learned", jnp.asarray(rng.normal(size=12))),
+                ("shared", jnp.asarray(0.3))):
+    plain = data_term(x, mu_x, alpha=0.01, decoder_variance=dv, logvar_x=s)
+    ones = data_term(x, mu_x, alpha=0.01, decoder_variance=dv, logvar_x=s,
+                     weight=jnp.ones(12))
+    assert float(plain) == float(ones)
+    part = data_term(x, mu_x, alpha=0.01, decoder_variance=dv, logvar_x=s, weight=w)
+    keep = np.asarray(w) > 0
+    want = data_term(x[keep], mu_x[keep], alpha=0.01, decoder_variance=dv,
+                     logvar_x=None if s is None else (s[keep] if s.ndim else s))
+    np.testing.assert_allclose(float(part), float(want), rtol=1e-6)
+    g = jax.grad(lambda m, dv=dv, s=s: data_term(x, m, alpha=0.01, decoder_variance=dv,
+                                                 logvar_x=s, weight=w))(mu_x)
+    assert np.all(np.asarray(g)[~keep] == 0.0) and np.all(np.isfinite(np.asarray(g)))

@@ -110,7 +110,9 @@ def test_help_explains_threshold():
     ("dir", "is a directory"),
     ("empty_npy", "empty (0 bytes)"),
     ("huge", "too large for training: row 3, column 2"),
-    ("nan", "row 2, column 1, counted from 1"),
+    ("nan", "row 2, column 1, counted from 1); pass --missing_nan"),
+    ("missing_nan_rpca", "--missing_nan needs --method=vae"),
+    ("missing_nan_column", "column 1 (counted from 1) is missing in every row"),
     ("latent", "exceeds the number of columns"),
     ("unknown_flag", "Unknown command line flag 'config.x'"),
     ("bad_int", "--steps=abc"),
@@ -133,14 +135,19 @@ def test_bad_input_exit_2_one_line(tmp_path, data, case, match):
   elif case == "empty_npy":
     (tmp_path / "e.npy").write_bytes(b"")
     args[0] = f"--input={tmp_path / 'e.npy'}"
-  elif case in ("huge", "nan"):
+  elif case in ("huge", "nan", "missing_nan_column"):
     Y = X.copy()
     if case == "huge":
       Y[2, 1] = 1e200
-    else:
+    elif case == "nan":
       Y[1, 0] = np.nan
+    else:
+      Y[:, 0] = np.nan
+      args.append("--missing_nan")
     np.save(tmp_path / "y.npy", Y)
     args[0] = f"--input={tmp_path / 'y.npy'}"
+  elif case == "missing_nan_rpca":
+    args += ["--missing_nan", "--method=rpca"]
   elif case == "latent":
     args.append("--latent_dim=5")
   elif case == "unknown_flag":
@@ -207,6 +214,16 @@ def test_save_model_then_apply_it(tmp_path):
   assert p.returncode == 0, p.stderr[-2000:]
   assert np.load(tmp_path / "o3" / "L.npy").shape == (15, 4)
   assert json.loads((tmp_path / "o3" / "summary.json").read_text())["threshold"] == 4.0
+  holes = X[60:].copy()
+  holes[0, 1] = holes[3, 2] = np.nan  # missing values, with --missing_nan
+  np.save(tmp_path / "holes.npy", holes)
+  p = _cli(f"--input={tmp_path / 'holes.npy'}", f"--output={tmp_path / 'o4'}", f"--model={model}",
+           "--missing_nan")
+  assert p.returncode == 0, p.stderr[-2000:]
+  L4, S4 = np.load(tmp_path / "o4" / "L.npy"), np.load(tmp_path / "o4" / "S.npy")
+  assert np.all(np.isfinite(L4)) and S4[0, 1] == S4[3, 2] == 0.0
+  assert not np.load(tmp_path / "o4" / "mask.npy")[[0, 3], [1, 2]].any()
+  np.testing.assert_array_equal(L4[1:3], np.load(tmp_path / "o3" / "L.npy")[1:3])  # rows intact
   np.save(tmp_path / "wide.npy", np.ones((20, 5)))
   for args, match in (([f"--input={tmp_path / 'x.npy'}", "--steps=9"], "--steps cannot be used"),
                       ([f"--input={tmp_path / 'x.npy'}", f"--save_model={model}"],

@@ -228,3 +228,40 @@ def test_alpha_default_follows_ties_in_the_data():
   model = ht.RobustVAE(**KW).fit(Xt)
   assert model.settings.alpha == 1.0 == model.used_settings()["alpha"]
   assert model.transform(Xt).info["alpha"] == 1.0 and model.fit_info["tied_fraction"] > 0.6
+
+
+def test_missing_entries_are_left_out_and_filled_in():
+  """Entries marked missing never enter the fit (any values there give bit-identical results),
+  are filled in L from the other entries of their row (better than the column median), and are
+  0 in S and never flagged; an all-False mask is the same as no mask."""
+  rng = np.random.default_rng(3)
+  L = rng.normal(size=(200, 2)) @ rng.normal(size=(2, 4))  # rank 2 in R⁴: learnt in 1000 steps
+  X = L + 0.01 * rng.normal(size=L.shape)
+  missing = rng.random(X.shape) < 0.1
+  kw = {**KW, "steps": 1000}
+  a = ht.RobustVAE(**kw).fit(np.where(missing, 1e3, X), missing=missing)
+  b = ht.RobustVAE(**kw).fit(np.where(missing, np.nan, X), missing=missing)
+  ra = a.transform(np.where(missing, -7.0, X), missing=missing)
+  rb = b.transform(np.where(missing, np.nan, X), missing=missing)
+  _same(ra, rb)
+  assert a.fit_info["missing_entries"] == int(missing.sum())
+  assert np.all(np.isfinite(ra.L)) and not ra.mask[missing].any()
+  assert np.all(ra.S[missing] == 0.0) and np.all(ra.S_sparse[missing] == 0.0)
+  fill_err = np.mean((ra.L[missing] - L[missing]) ** 2)
+  median_err = np.mean((np.median(X, axis=0)[np.nonzero(missing)[1]] - L[missing]) ** 2)
+  print(f"fill-in MSE {fill_err:.4f} vs column median {median_err:.4f}")
+  assert fill_err < 0.5 * median_err  # measured 0.93 vs 2.06
+  plain = ht.RobustVAE(**kw).fit(X)
+  _same(ht.RobustVAE(**kw).fit(X, missing=np.zeros(X.shape, bool)).transform(X),
+        plain.transform(X))
+  np.testing.assert_array_equal(ht.decompose(X, missing=missing, **kw).L, rb.L)
+
+
+def test_bad_missing_masks_are_refused():
+  X, _ = circle(50, seed=1)
+  for missing, match in ((np.zeros((50, 3), bool), "shape"), (np.zeros(X.shape), "boolean"),
+                         (np.eye(50, 4, dtype=bool) | (np.arange(4)[None] == 2), "column 3")):
+    with pytest.raises(ValueError, match=match):
+      ht.RobustVAE(**KW).fit(X, missing=missing)
+  with pytest.raises(ValueError, match="method='vae'"):
+    ht.decompose(X, method="rpca", missing=np.zeros(X.shape, bool))

@@ -83,7 +83,8 @@ def check_decoder_variance(decoder_variance: str) -> str:
 
 
 def data_term(x: ArrayLike, mu_x: ArrayLike, *, alpha: ArrayLike,
-              decoder_variance: str = "optimal", logvar_x: ArrayLike | None = None) -> jax.Array:
+              decoder_variance: str = "optimal", logvar_x: ArrayLike | None = None,
+              weight: ArrayLike | None = None) -> jax.Array:
   """The data term Σⱼ (u/γⱼ + log γⱼ), u = (xⱼ − μx,ⱼ)², over the last axis (eq. 2, paper units).
 
   Args:
@@ -96,6 +97,8 @@ def data_term(x: ArrayLike, mu_x: ArrayLike, *, alpha: ArrayLike,
       Gaussian −2 log-likelihood for that γ (``gaussian_data_cost``).
     logvar_x: s = log(γ − α), broadcastable with ``mu_x``: per entry for ``'learned'``, a scalar
       (or its broadcast) for ``'shared'``.
+    weight: optional per-entry weight broadcastable with ``x`` (1 = observed, 0 = missing: the
+      entry does not enter the sum); None = every entry, bit for bit as without it.
 
   Returns:
     Shape ``mu_x.shape[:-1]`` broadcast with ``x``.
@@ -105,10 +108,16 @@ def data_term(x: ArrayLike, mu_x: ArrayLike, *, alpha: ArrayLike,
   if decoder_variance == "optimal":
     if logvar_x is not None:
       raise ValueError("decoder_variance='optimal' optimises Σx out: logvar_x must be None")
-    return jnp.sum(decoder_variance_cost(u, alpha), axis=-1)
+    return jnp.sum(_weighted(decoder_variance_cost(u, alpha), weight), axis=-1)
   if logvar_x is None:
     raise ValueError(f"decoder_variance={decoder_variance!r} needs logvar_x")
-  return jnp.sum(gaussian_data_cost(u, floored_variance(logvar_x, alpha)), axis=-1)
+  return jnp.sum(_weighted(gaussian_data_cost(u, floored_variance(logvar_x, alpha)), weight),
+                 axis=-1)
+
+
+def _weighted(cost: jax.Array, weight: ArrayLike | None) -> jax.Array:
+  """``cost`` with entries of weight 0 set to exactly 0 (also where the cost is not finite)."""
+  return cost if weight is None else jnp.where(jnp.asarray(weight) > 0, cost * weight, 0.0)
 
 
 def unified_cost(
@@ -121,6 +130,7 @@ def unified_cost(
     alpha: ArrayLike,
     decoder_variance: str = "optimal",
     logvar_x: ArrayLike | None = None,
+    weight: ArrayLike | None = None,
 ) -> tuple[jax.Array, dict[str, jax.Array]]:
   """Per-sample cost of ONE example (see the module docstring).
 
@@ -136,12 +146,14 @@ def unified_cost(
       ``'shared'`` (see ``data_term``). Static: it selects the branch at trace time.
     logvar_x: for ``'learned'`` / ``'shared'``, s = log(γ − α) broadcastable with ``mu_x`` (the
       decoder's head at the same z as ``mu_x``); None for ``'optimal'``.
+    weight: (d,) per-entry weight of the data term (0 = a missing entry), or None.
 
   Returns:
     (cost, parts) with parts ``data``, ``kl``, ``l2``, ``l1``.
   """
   mu_x = jnp.asarray(mu_x)
-  data = data_term(x, mu_x, alpha=alpha, decoder_variance=decoder_variance, logvar_x=logvar_x)
+  data = data_term(x, mu_x, alpha=alpha, decoder_variance=decoder_variance, logvar_x=logvar_x,
+                   weight=weight)
   if mu_x.ndim == 2:
     data = jnp.mean(data, axis=0)
   lv = clip_logvar(logvar_z)
