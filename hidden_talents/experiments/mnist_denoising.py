@@ -187,7 +187,7 @@ def run(config, workdir: str) -> dict:
   io.start_run(workdir, config)
   nus = np.asarray([float(v) for v in config.nus])
   taus = [int(t) for t in config.taus]
-  infos, cells = corruption_cells(config)
+  _, cells = corruption_cells(config)
   results: dict[str, Any] = {"nus": nus, "taus": np.asarray(taus)}
   summary: dict[str, Any] = {"num_images": int(config.num_images), "nus": nus.tolist()}
 
