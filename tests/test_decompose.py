@@ -233,7 +233,7 @@ def test_skip_header_on_headerless_file_warns(tmp_path):
 def _fake_train(monkeypatch, noise: float = 0.3, calls: list | None = None):
   """Replaces the VAE training and its reconstruction by Z + heavy-tailed noise (fast and known;
   the same noise for the same rows, so fit and transform agree)."""
-  def fake(Z, settings, *, steps, seed, progress=True):
+  def fake(Z, settings, *, steps, seed, kl_warmup=0, progress=True):
     if calls is not None:
       calls.append(steps)
     return {"seed": seed}, {"loss_history": [1.0], "steps": steps}
@@ -285,11 +285,11 @@ def test_settings_recorded(monkeypatch):
   s = hidden_talents.decompose(X, steps=7, seed=3, threshold=2.5).info["settings"]
   assert s == {"method": "vae", "seed": 3, "alpha": 1e-2, "threshold": 2.5, "latent_dim": 3,
                "steps": 7, "hidden_widths": [32, 64], "batch_size": 50, "learning_rate": 1e-3,
-               "num_latent_samples": 1}
+               "num_latent_samples": 1, "kl_warmup": 2, "decoder_variance": "optimal"}
 
 
 def test_chunk_plan_runs_exactly_the_steps():
-  assert chunk_plan(3000, 250) == [250] * 12  # the default: unchanged
+  assert chunk_plan(DM.DEFAULT_STEPS, 250) == [250] * 40  # the default
   assert chunk_plan(251, 250) == [250, 1]
   assert chunk_plan(9, 4) == [4, 4, 1]
   assert sum(chunk_plan(997, 250)) == 997
