@@ -53,6 +53,7 @@ def test_last_curve_point_equals_the_final_evaluation_on_the_same_rows():
   np.testing.assert_allclose(res.curves.objective[-1, 1], res.eval.objective[1], rtol=1e-5)
 
 
+@pytest.mark.slow  # end to end, 25–65 s: CI runs it with -m slow
 def test_resumed_run_writes_the_same_metrics_jsonl(tmp_path):
   labels = [{"model": m, "c2": c, "kappa": k, "nu": v} for m, c, k, v in SPECS]
   kw = dict(num_steps=25, progress=False, eval_every=1, labels=labels, checkpoint_every=2)

@@ -50,6 +50,7 @@ def test_uniform_outliers_use_the_configured_range():
     dataclasses.replace(TINY, uniform_range=(1.0, 1.0))
 
 
+@pytest.mark.slow  # end to end, 25–65 s: CI runs it with -m slow
 def test_sweep_on_a_fixed_dataset_equals_looped_cells_and_ignores_the_generator():
   data = _data()
   cells = _cells()

@@ -185,6 +185,7 @@ def test_bad_input_exit_2_one_line(tmp_path, data, case, match):
   assert not [n for n in os.listdir(tmp_path) if n.startswith(".")]
 
 
+@pytest.mark.slow  # end to end, 25–65 s: CI runs it with -m slow
 def test_save_model_then_apply_it(tmp_path):
   """--save_model after training; --model applies it without training: the same L and mask on the
   training rows, any number of new rows; wrong uses exit 2 in one line."""

@@ -71,6 +71,7 @@ def _looped_single_trials(settings, infos, num_steps):
   return np.stack(norms)
 
 
+@pytest.mark.slow  # end to end, 25–65 s: CI runs it with -m slow
 def test_synthetic_tiny_run_vmapped_trials_and_resume(tmp_path):
   c = synthetic_config("tiny")
   c.encoder_depths = (1,)

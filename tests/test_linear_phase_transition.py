@@ -147,6 +147,7 @@ def _tiny(**overrides):
   return c
 
 
+@pytest.mark.slow  # end to end, 25–65 s: CI runs it with -m slow
 def test_tiny_run_writes_outputs_and_resumes(tmp_path):
   wd = str(tmp_path)
   summary = lpt.run(_tiny(), wd)

@@ -17,6 +17,7 @@ from launch.configs.mnist_denoising import get_config
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+@pytest.mark.slow  # end to end, 25–65 s: CI runs it with -m slow
 def test_tiny_end_to_end_via_launch_script(tmp_path):
   workdir = str(tmp_path / "run")
   cmd = [sys.executable, "-m", "launch.mnist_denoising",

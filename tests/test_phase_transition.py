@@ -24,6 +24,7 @@ def _tiny(**overrides):
   return c
 
 
+@pytest.mark.slow  # end to end, 25–65 s: CI runs it with -m slow
 def test_tiny_run_writes_figures_results_and_summary(tmp_path):
   wd = str(tmp_path)
   summary = phase_transition.run(_tiny(), wd)

@@ -29,6 +29,7 @@ def test_make_cells_shares_data_and_init_between_models_of_a_cell():
   assert not np.array_equal(cells.corrupt_key[0], cells.corrupt_key[2])  # other corruption
 
 
+@pytest.mark.slow  # end to end, 25–65 s: CI runs it with -m slow
 def test_resume_after_interruption_gives_identical_results(tmp_path):
   cells = _cells()
   full = sweep.run_sweep(TINY, cells, num_steps=20, workdir=str(tmp_path / "a"), progress=False)
@@ -47,6 +48,7 @@ def test_resume_after_interruption_gives_identical_results(tmp_path):
     sweep.run_sweep(TINY, cells, num_steps=25, workdir=wd, progress=False)
 
 
+@pytest.mark.slow  # end to end, 25–65 s: CI runs it with -m slow
 def test_groups_equal_one_program():
   cells = _cells()
   one = sweep.run_sweep(TINY, cells, num_steps=10, progress=False)
@@ -85,6 +87,7 @@ print(json.dumps(res.eval.nmse.tolist()))
 """
 
 
+@pytest.mark.slow  # end to end, 25–65 s: CI runs it with -m slow
 def test_sharded_over_four_cpu_devices_equals_unsharded():
   env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4",
              JAX_PLATFORMS="cpu")
@@ -123,6 +126,7 @@ def test_clean_data_table_equals_the_streamed_samples():
   assert sweep.clean_data_table(TINY, cells, max_bytes=1000) is None  # too large: stream
 
 
+@pytest.mark.slow  # end to end, 25–65 s: CI runs it with -m slow
 def test_cached_sweep_agrees_with_the_streamed_one():
   cells = _cells()
   cached = sweep.run_sweep(TINY, cells, num_steps=20, progress=False)
