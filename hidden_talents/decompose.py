@@ -96,10 +96,10 @@ DEFAULT_ALPHA = 1e-2
 TIED_ALPHA = 1.0
 TIE_FRACTION = 0.25
 
-__all__ = ["Decomposition", "RobustVAE", "StagedOutput", "check_matrix", "check_save_path",
-           "decompose", "enable_compilation_cache", "file_fingerprint", "load_matrix",
-           "mask_scores", "outlier_mask", "read_matrix", "robust_standardize", "save_outputs",
-           "summary_figure"]
+__all__ = ["Decomposition", "RobustVAE", "StagedOutput", "check_matrix", "check_missing",
+           "check_save_path", "decompose", "enable_compilation_cache", "file_fingerprint",
+           "fill_missing", "load_matrix", "mask_scores", "outlier_mask", "read_matrix",
+           "robust_standardize", "save_outputs", "summary_figure"]
 
 
 class Decomposition(NamedTuple):
@@ -203,7 +203,7 @@ def check_missing(missing: Any, shape: tuple[int, ...]) -> np.ndarray | None:
   return m if m.any() else None
 
 
-def _fill_missing(X: Any, missing: np.ndarray | None) -> Any:
+def fill_missing(X: Any, missing: np.ndarray | None) -> Any:
   """X with its missing entries set to 0 (their values, NaN included, are never used)."""
   if missing is None:
     return X
@@ -598,7 +598,7 @@ class RobustVAE:
       RuntimeError: training turned non-finite.
     """
     missing = check_missing(missing, np.shape(X))
-    X = check_matrix(_fill_missing(X, missing), method="vae")
+    X = check_matrix(fill_missing(X, missing), method="vae")
     n, d = X.shape
     _resolve_dims(d, self.config["latent_dim"], self.config["hidden_widths"])
     Z, center, scale = robust_standardize(X, missing)
@@ -656,7 +656,7 @@ class RobustVAE:
     k = self.config["threshold"] if threshold is None else _positive_float("threshold", threshold)
     alpha = self.settings.alpha
     missing = check_missing(missing, np.shape(X))
-    X = check_matrix(_fill_missing(X, missing), method="rpca", min_samples=1)
+    X = check_matrix(fill_missing(X, missing), method="rpca", min_samples=1)
     m, d = X.shape
     if d != self.d:
       raise ValueError(f"X has {d} columns, but the model was fitted on rows of d = {self.d} "
@@ -857,7 +857,7 @@ def decompose(
     raise ValueError(f"method must be one of {METHODS}, got {method!r}")
   if method == "rpca" and missing is not None:
     raise ValueError("missing= needs method='vae': convex RPCA here has no missing-entry model")
-  X = check_matrix(_fill_missing(X, check_missing(missing, np.shape(X))), method=method)
+  X = check_matrix(fill_missing(X, check_missing(missing, np.shape(X))), method=method)
   kwargs = dict(latent_dim=latent_dim, steps=steps, seed=seed, alpha=alpha, threshold=threshold,
                 hidden_widths=hidden_widths, batch_size=batch_size, learning_rate=learning_rate,
                 num_latent_samples=num_latent_samples, kl_warmup=kl_warmup,

@@ -49,6 +49,7 @@ from hidden_talents.decompose import (
   check_save_path,
   decompose,
   enable_compilation_cache,
+  fill_missing,
   image_side,
   save_outputs,
 )
@@ -152,7 +153,7 @@ def main(argv):
         raise ValueError("--missing_nan needs --method=vae: convex RPCA here has no "
                          "missing-entry model")
       missing = check_missing(np.isnan(np.asarray(X, dtype=float)), np.shape(X))
-      X = np.where(missing, 0.0, X) if missing is not None else X
+      X = fill_missing(X, missing)
     try:
       if model is None:
         X = check_matrix(X, method=_METHOD.value)

@@ -199,15 +199,15 @@ def run(config, workdir: str) -> dict:
     rows = []
     for tau in taus:
       name = model_name(dv, tau)
+      tag = name.removeprefix("vae_")  # tau<τ>[_<variant>]: the sweep's tag and result prefix
       res = _sweep(config, settings_from_config(config, tau, dv), cells, clean, workdir,
-                   tag=name.removeprefix("vae_"), labels={"tau": tau, "decoder_variance": dv})
+                   tag=tag, labels={"tau": tau, "decoder_variance": dv})
       rows.append(res.eval.nmse)
       input_nmse = res.eval.nmse_input
       failed.append(res.failed)
       histories.append(res.history)
-      seconds[name.removeprefix("vae_")] = res.train_seconds
-      arrays, frac = learning.convergence(res, [name] * len(nus),
-                                          prefix=f"{name.removeprefix('vae_')}_")
+      seconds[tag] = res.train_seconds
+      arrays, frac = learning.convergence(res, [name] * len(nus), prefix=f"{tag}_")
       results.update(arrays)
       converged.update(frac)
       entries += [(f"ν={nu:g}", name, res.curve_steps, res.curves.nmse[:, j])

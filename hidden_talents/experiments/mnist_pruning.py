@@ -142,9 +142,11 @@ def run(config, workdir: str) -> dict:
   entries = []
   # One program per (κ, decoder variance): the models of config.decoder_variance first (tag
   # kappa<κ>, as before variants existed), then each vae_<variant> (tag kappa<κ>_<variant>).
+  variance = {name: pruning.decoder_variance_of(name, str(config.decoder_variance))
+              for name in names}
   groups: dict[str, list[int]] = {}
   for i, name in enumerate(names):
-    groups.setdefault(pruning.decoder_variance_of(name, str(config.decoder_variance)), []).append(i)
+    groups.setdefault(variance[name], []).append(i)
   for a, k in enumerate(kappas):
     for dv, idx in groups.items():
       tag = f"kappa{k:03d}" + ("" if dv == config.decoder_variance else f"_{dv}")
@@ -176,16 +178,15 @@ def run(config, workdir: str) -> dict:
                              "kappas": kappas, "models": names,
                              "pixel_scaling": f"pixels / {float(config.pixel_scale):g}",
                              "alpha": float(config.alpha),
-                             "decoder_variance": {name: pruning.decoder_variance_of(
-                                 name, str(config.decoder_variance)) for name in names},
+                             "decoder_variance": variance,
                              "converged_fraction": {name: float(np.mean(converged[i]))
                                                     for i, name in enumerate(names)}}
   learning.save_curves(workdir, entries, title="MNIST pruning: NMSE of μx(μz(x)) per κ")
   curves, active = [], []
   for i, name in enumerate(names):
-    dv = pruning.decoder_variance_of(name, str(config.decoder_variance))
     label = (f"AE (Σz = 0, C2 = {float(config.ae_c2):g})" if name == "ae"
-             else f"VAE, Σx {dv}" + (" (paper)" if dv == "optimal" else ""))
+             else f"VAE, Σx {variance[name]}" + (" (paper)" if variance[name] == "optimal"
+                                                 else ""))
     curves.append((label, nonzero[i]))
     summary[f"{name}_nonzero_mean"] = {str(k): mean[i, a] for a, k in enumerate(kappas)}
     summary[f"{name}_nonzero_per_trial"] = {str(k): nonzero[i, a].tolist()
