@@ -90,6 +90,8 @@ class MetricsLog:
         row.update(io.to_jsonable(self.labels[c]))
       row.update({k: io.to_jsonable(np.asarray(v)[j].item()) for k, v in point.items()})
       rows.append(json.dumps(row))
+    if not io.is_writer():
+      return
     io.ensure_dir(os.path.dirname(self.path) or ".")
     with open(self.path, "a") as f:
       f.write("\n".join(rows) + "\n")

@@ -5,6 +5,9 @@ A run writes one directory: ``config.json`` (:func:`start_run`, on entry), ``res
 ``<name>.npz`` keyed by :func:`config_hash` of the config fields that made it, recomputed when
 they change). Every file is written to a temporary name in the same directory and renamed into
 place, so an interrupted run never leaves a file that looks complete; files are mode 0644.
+
+In a multi-process run (``distributed``) only process 0 writes: :func:`set_writer` turns every
+write of this module into a no-op on the other processes, which read the same directory.
 """
 
 from __future__ import annotations
@@ -21,6 +24,18 @@ import numpy as np
 
 FILE_MODE = 0o644  # what open() would give under the usual umask; mkstemp alone gives 0600
 
+_writer = True  # False on the processes of a multi-process run other than process 0
+
+
+def set_writer(flag: bool) -> None:
+  """Whether this process writes files (``distributed.initialize``: process 0 only)."""
+  global _writer
+  _writer = bool(flag)
+
+
+def is_writer() -> bool:
+  return _writer
+
 
 def ensure_dir(path: str) -> str:
   """Creates ``path`` (and parents) if needed; returns it."""
@@ -29,7 +44,10 @@ def ensure_dir(path: str) -> str:
 
 
 def atomic_write_bytes(path: str, data: bytes) -> None:
-  """Writes ``data`` to ``path`` via a temporary file + ``os.replace`` (atomic on POSIX)."""
+  """Writes ``data`` to ``path`` via a temporary file + ``os.replace`` (atomic on POSIX); a no-op
+  on a process that is not the writer (``set_writer``)."""
+  if not _writer:
+    return
   directory = os.path.dirname(os.path.abspath(path))
   ensure_dir(directory)
   fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))

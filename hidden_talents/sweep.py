@@ -10,8 +10,10 @@ Very large grids are split into groups of ``cells_per_group`` cells (same shapes
 compiled once); each finished group is saved and skipped on resume. Device memory is then bounded
 by the group size, host memory by the number of cells.
 
-Devices: the cell axis is sharded over all local devices (1-D mesh ``('cells',)``); the cell count
-is padded to a multiple of the device count. A fixed data set (``data=``) is replicated on every
+Devices: the cell axis is sharded over all devices (1-D mesh ``('cells',)``): the local ones, or
+those of every process after ``distributed.initialize`` (several hosts; each process then trains
+the cells on its own devices, only process 0 writes files and prints progress). The cell count is
+padded to a multiple of the device count. A fixed data set (``data=``) is replicated on every
 device and shared by all cells (it is an argument of the compiled program, not a constant in it).
 """
 
@@ -31,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from hidden_talents import curves, io, train
+from hidden_talents import curves, distributed, io, train
 from hidden_talents.data import manifold
 from hidden_talents.objectives.unified import LossCoefficients, model_coefficients
 
@@ -177,7 +179,7 @@ def clean_data_table(settings: train.Settings, cells: train.Cell,
 
 
 def _mesh() -> Mesh | None:
-  devices = jax.local_devices()
+  devices = jax.devices()  # every process's devices in a multi-process run
   if len(devices) <= 1:
     return None
   return Mesh(np.array(devices), ("cells",))
@@ -196,7 +198,7 @@ class Compiled(NamedTuple):
 
 
 def compile_sweep(settings: train.Settings) -> Compiled:
-  """``jit(vmap(...))`` of the per-cell functions, the cell axis sharded over local devices."""
+  """``jit(vmap(...))`` of the per-cell functions, the cell axis sharded over all devices."""
   fns = train.make_train(settings)
   mesh = _mesh()
   sharding = None if mesh is None else NamedSharding(mesh, PartitionSpec("cells"))
@@ -282,11 +284,11 @@ class GroupStore:
   def save_done(self, arrays: dict) -> None:
     if self.done is not None:
       io.atomic_write_npz(self.done, dict(arrays, fingerprint=np.asarray(self.fp)))
-      if os.path.exists(self.ckpt):
+      if io.is_writer() and os.path.exists(self.ckpt):
         os.remove(self.ckpt)
 
   def save_ckpt(self, run: GroupRun, chunk: int) -> None:
-    leaves = jax.tree.leaves(jax.device_get(run.state))
+    leaves = jax.tree.leaves(distributed.fetch(run.state))  # a collective: every process calls
     arrays = {f"leaf_{i:04d}": np.asarray(x) for i, x in enumerate(leaves)}
     arrays.update(chunk=np.int64(chunk), failed_at=run.failed_at, fingerprint=np.asarray(self.fp),
                   history=np.asarray(run.history, np.float32).reshape(len(run.history), -1, 3),
@@ -335,8 +337,8 @@ def train_group(compiled: Compiled, settings: train.Settings, gcells: train.Cell
       return None
     t0 = time.time()
     state, m = compiled.chunk(state, gcells, data)
-    m = np.stack([np.asarray(m.loss), np.asarray(m.data), np.asarray(m.kl)], axis=-1)
-    failed = np.asarray(state.failed)
+    m, failed = distributed.fetch(((m.loss, m.data, m.kl), state.failed))
+    m = np.stack(m, axis=-1)
     seconds += time.time() - t0
     ran += 1
     newly = failed & (failed_at < 0)
@@ -345,7 +347,7 @@ def train_group(compiled: Compiled, settings: train.Settings, gcells: train.Cell
     point = None
     if c + 1 in at:
       point = np.stack([np.asarray(f, np.float32)
-                        for f in jax.device_get(compiled.curve(state, gcells, data))])
+                        for f in distributed.fetch(compiled.curve(state, gcells, data))])
       curves.append(point)
       curve_steps.append((c + 1) * settings.chunk_steps)
     run = GroupRun(state, failed_at, history, curves, curve_steps)
@@ -363,7 +365,7 @@ def _group_results(ev: train.EvalMetrics, run: GroupRun, n: int,
   """The arrays of a finished group (first ``n`` = unpadded cells), as stored in its done file."""
   arrays = {f"eval_{f}": np.asarray(getattr(ev, f))[:n] for f in train.EvalMetrics._fields}
   arrays.update(
-      failed=np.asarray(run.state.failed)[:n], failed_at=run.failed_at[:n],
+      failed=run.failed_at[:n] >= 0, failed_at=run.failed_at[:n],
       history=np.asarray(run.history, np.float32).reshape(len(run.history), -1, 3)[:, :n],
       curves=np.asarray(run.curves, np.float32).reshape(
           len(run.curves), len(train.CurveMetrics._fields), -1)[:, :, :n],
@@ -447,8 +449,8 @@ def run_sweep(
   eval_every = eval_every or auto_eval_every(num_chunks)
   fp = fingerprint(settings, cells, num_chunks * settings.chunk_steps, data)
   if data is not None:
-    data = jax.device_put(data, None if compiled.sharding is None
-                          else NamedSharding(compiled.sharding.mesh, PartitionSpec()))
+    data = (jax.device_put(data) if compiled.sharding is None else
+            distributed.put(data, NamedSharding(compiled.sharding.mesh, PartitionSpec())))
   log = None if workdir is None else curves.MetricsLog(workdir, tag, labels)
   groups, params_all, train_seconds, chunks_run = [], [], 0.0, 0
   n_groups = -(-total // group)
@@ -456,7 +458,7 @@ def run_sweep(
     lo, hi = g * group, min((g + 1) * group, total)
     gcells = take(cells, _pad(np.arange(lo, hi), group_padded))
     if compiled.sharding is not None:
-      gcells = jax.device_put(gcells, compiled.sharding)
+      gcells = distributed.put(gcells, compiled.sharding)
     store = GroupStore(workdir, tag, g, fp)
     done = store.load_done()
     template = jax.eval_shape(compiled.init, gcells)
@@ -473,7 +475,7 @@ def run_sweep(
       chunks_run += ran
       if return_params:
         n = hi - lo
-        params = jax.tree.map(lambda a, n=n: np.asarray(a)[:n], jax.device_get(state.params))
+        params = jax.tree.map(lambda a, n=n: a[:n], distributed.fetch(state.params))
         done.update({f"param_{i:04d}": a for i, a in enumerate(jax.tree.leaves(params))})
       store.save_done(done)
     if refit_head and "vae_objective_refit" not in done:
@@ -501,24 +503,24 @@ def _train_and_evaluate_group(compiled, settings, gcells, data, store, log, temp
                                 []), 0
   else:
     run, start_chunk = resumed
-    state = run.state
-    run = run._replace(state=jax.device_put(state, compiled.sharding)
-                       if compiled.sharding is not None else jax.device_put(state))
+    run = run._replace(state=jax.device_put(run.state) if compiled.sharding is None
+                       else distributed.put(run.state, compiled.sharding))
   if log is not None:
     log.truncate(range(lo, hi), start_chunk * settings.chunk_steps)
-  bar = Progress(num_chunks * settings.chunk_steps, n, settings.batch_size, label, progress)
+  bar = Progress(num_chunks * settings.chunk_steps, n, settings.batch_size, label,
+                 progress and io.is_writer())
   bar.update(start_chunk * settings.chunk_steps, int(np.sum(run.failed_at >= 0)), float("nan"))
 
   def on_chunk(run: GroupRun, chunk: int, point, newly) -> None:
     step = chunk * settings.chunk_steps
-    for j in np.nonzero(newly[:n])[0]:
+    for j in np.nonzero(newly[:n])[0] if io.is_writer() else ():
       print(f"{label} cell {lo + j} became non-finite before step {step}; it is frozen and "
             "reported as failed", file=sys.stderr)
     if point is not None and log is not None:
       log.append(step, range(lo, hi), dict(zip(train.CurveMetrics._fields, point[:, :n])))
     loss = run.history[-1][:n, 0]
     finite = loss[np.isfinite(loss)]
-    bar.update(step, int(np.sum(np.asarray(run.state.failed)[:n])),
+    bar.update(step, int(np.sum(run.failed_at[:n] >= 0)),
                float(np.median(finite)) if finite.size else float("nan"))
     if chunk % checkpoint_every == 0 or chunk == num_chunks:
       if store.ckpt:
@@ -530,11 +532,11 @@ def _train_and_evaluate_group(compiled, settings, gcells, data, store, log, temp
   if out is None:
     return None
   run, seconds, ran = out
-  ev = jax.device_get(compiled.evaluate(run.state, gcells, data))
+  ev = distributed.fetch(compiled.evaluate(run.state, gcells, data))
   refit_obj = None
   if refit_head:
     refit = compiled.refit(run.state, gcells, data)
-    refit_obj = np.asarray(jax.device_get(compiled.evaluate(refit, gcells, data)).vae_objective)
+    refit_obj = distributed.fetch(compiled.evaluate(refit, gcells, data).vae_objective)
   return _group_results(ev, run, n, refit_obj), run.state, seconds, ran
 
 

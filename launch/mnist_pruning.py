@@ -17,12 +17,13 @@ _CONFIG = config_flags.DEFINE_config_file(
     "config", "launch/configs/mnist_pruning.py:quick",
     "Experiment config file and preset (quick | paper | tiny).", lock_config=True)
 _WORKDIR = common.define_workdir_flag()
+_DISTRIBUTED = common.define_distributed_flags()
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  common.run_and_report(mnist_pruning.run, _CONFIG.value, _WORKDIR.value)
+  common.run_and_report(mnist_pruning.run, _CONFIG.value, _WORKDIR.value, _DISTRIBUTED)
 
 
 if __name__ == "__main__":

@@ -250,7 +250,8 @@ def run(config, workdir: str) -> dict:
   summary["latent_dim"] = int(config.latent_dim)
   summary["failed_runs"] = int(np.sum(failed))
   summary["wall_seconds"] = time.time() - t0
-  summary["devices"] = [str(d) for d in jax.local_devices()]
+  summary["devices"] = [str(d) for d in jax.devices()]  # of every process
+  summary["processes"] = jax.process_count()
 
   ne_fig = int(config.fig2a_encoder_depth)
   a = nes.index(ne_fig)

@@ -380,7 +380,8 @@ def run(config, workdir: str) -> dict:
   _plot(results, ranks, nus, models, threshold, os.path.join(workdir, "linear_nmse.png"),
         os.path.join(workdir, "linear_diagnostics.png"), int(config.eq13_refinements))
   summary["wall_seconds"] = time.time() - t0
-  summary["devices"] = [str(d) for d in jax.local_devices()]
+  summary["devices"] = [str(d) for d in jax.devices()]  # of every process
+  summary["processes"] = jax.process_count()
   io.atomic_write_npz(os.path.join(workdir, "results.npz"), results)
   io.atomic_write_json(os.path.join(workdir, "summary.json"), summary)
   print(f"[linear_phase_transition] success cells (NMSE < {threshold:g}): "

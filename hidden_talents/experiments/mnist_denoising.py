@@ -276,7 +276,8 @@ def run(config, workdir: str) -> dict:
       key = "frac_levels_tau5_better_than_tau1" + ("" if dv == "optimal" else f"_{dv}")
       summary[key] = float(np.mean(results["vae_nmse"][k, i5] < results["vae_nmse"][k, i1]))
   summary["wall_seconds"] = time.time() - t0
-  summary["devices"] = [str(d) for d in jax.local_devices()]
+  summary["devices"] = [str(d) for d in jax.devices()]  # of every process
+  summary["processes"] = jax.process_count()
   io.atomic_write_npz(os.path.join(workdir, "results.npz"), results)
   plot_figure5(results, os.path.join(workdir, "fig5_mnist_denoising.png"))
   io.atomic_write_json(os.path.join(workdir, "summary.json"), summary)

@@ -202,7 +202,8 @@ def run(config, workdir: str) -> dict:
           str(k): metrics.masked_mean(dims[a], failed[i, a]) for a, k in enumerate(kappas)}
   summary["failed_runs"] = int(np.sum(failed))
   summary["wall_seconds"] = time.time() - t0
-  summary["devices"] = [str(d) for d in jax.local_devices()]
+  summary["devices"] = [str(d) for d in jax.devices()]  # of every process
+  summary["processes"] = jax.process_count()
   enc = "-".join(str(int(w)) for w in config.encoder_widths)
   plot_fig2b(kappas, curves, path=os.path.join(workdir, "fig2b_nonzero_vs_kappa.png"),
              title=f"Figure 2b: MNIST (n = {n}, encoder {enc}, {T} trials)", active=active)

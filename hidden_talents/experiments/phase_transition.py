@@ -350,8 +350,8 @@ def compute(config, workdir: str) -> dict[str, np.ndarray]:
   results.update(cells)
   if cells:
     results.update(model_grids(cells, config))
-    if "vae" in config.models:
-      results.update(figure3(cells, settings, config))
+    if "vae" in config.models and len(config.fig3_kappas) and len(config.fig3_nus):
+      results.update(figure3(cells, settings, config))  # fig3_kappas = () turns Figure 3 off
   if "rpca" in config.models:
     key = io.config_hash(config, _DATA_FIELDS + ("rpca",))
     results.update(io.cached_npz(workdir, "rpca", key, lambda: rpca_grid(settings, config)))
@@ -566,7 +566,8 @@ def run(config, workdir: str) -> dict:
   summary = summarize(results, config)
   plot(results, config, workdir)
   summary["wall_seconds"] = time.time() - t0
-  summary["devices"] = [str(d) for d in jax.local_devices()]
+  summary["devices"] = [str(d) for d in jax.devices()]  # of every process
+  summary["processes"] = jax.process_count()
   io.atomic_write_npz(os.path.join(workdir, "results.npz"), results)
   io.atomic_write_json(os.path.join(workdir, "summary.json"), summary)
   return summary

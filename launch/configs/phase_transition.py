@@ -86,7 +86,7 @@ def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
   c.cells_per_group = 0  # 0 = all cells in one compiled call
   c.checkpoint_every = 2  # chunks
   # Figure 3: VAE Σz histograms at these (κ, ν); ν = 0 cells are added to the sweep if needed.
-  c.fig3_kappas = (2, 8, 14, 20)
+  c.fig3_kappas = (2, 8, 14, 20)  # () = no Figure 3
   c.fig3_nus = (0.0, 0.25, 0.5)
   # Figure 4: a separate VAE grid with κ = dim μz.
   c.fig4 = ml_collections.ConfigDict()
