@@ -13,11 +13,16 @@ log σz², and Σz = diag(exp(log σz²)). The decoder covariance Σx = diag γ 
   no hidden layer) beside ``mu_x``, giving s(z) = log(γ(z) − α) per entry; zero-initialised, so
   training starts from γ = α + 1 everywhere.
 * ``shared`` — one scalar parameter ``logvar_x`` of the decoder (s, initialised at 0).
+
+``matmul_dtype`` (``train.Settings.precision``): None = float32 throughout (the default); bfloat16
+= the mean networks' matmuls in bfloat16 (parameters stay float32, Flax casts them per call) while
+the log-variance heads, μz and μx handed to the loss, and all loss math stay float32.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -32,16 +37,18 @@ class Encoder(nn.Module):
   widths: Sequence[int]
   latent_dim: int
   logvar_bias_init: float = 0.0
+  matmul_dtype: Any = None
 
   @nn.compact
   def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
     h = x
     for i, w in enumerate(self.widths):
-      h = nn.relu(nn.Dense(w, kernel_init=he_normal, name=f"E{i + 1}")(h))
-    mu_z = nn.Dense(self.latent_dim, name="mu_z")(h)
+      h = nn.relu(nn.Dense(w, kernel_init=he_normal, dtype=self.matmul_dtype,
+                           name=f"E{i + 1}")(h))
+    mu_z = nn.Dense(self.latent_dim, dtype=self.matmul_dtype, name="mu_z")(h)
     logvar_z = nn.Dense(self.latent_dim, bias_init=nn.initializers.constant(self.logvar_bias_init),
-                        name="logvar_z")(h)
-    return mu_z, logvar_z
+                        name="logvar_z")(h.astype(jnp.float32))
+    return mu_z.astype(jnp.float32), logvar_z
 
 
 class Decoder(nn.Module):
@@ -53,18 +60,20 @@ class Decoder(nn.Module):
   widths: Sequence[int]
   data_dim: int
   decoder_variance: str = "optimal"
+  matmul_dtype: Any = None
 
   @nn.compact
   def __call__(self, z: jax.Array) -> tuple[jax.Array, jax.Array | None]:
     h = z
     for i, w in enumerate(self.widths):
-      h = nn.relu(nn.Dense(w, kernel_init=he_normal, name=f"D{i + 1}")(h))
-    mu_x = nn.Dense(self.data_dim, name="mu_x")(h)
+      h = nn.relu(nn.Dense(w, kernel_init=he_normal, dtype=self.matmul_dtype,
+                           name=f"D{i + 1}")(h))
+    mu_x = nn.Dense(self.data_dim, dtype=self.matmul_dtype, name="mu_x")(h).astype(jnp.float32)
     if self.decoder_variance == "optimal":
       return mu_x, None
     if self.decoder_variance == "learned":
       return mu_x, nn.Dense(self.data_dim, kernel_init=nn.initializers.zeros,
-                            name="logvar_x")(h)
+                            name="logvar_x")(h.astype(jnp.float32))
     if self.decoder_variance == "shared":
       s = self.param("logvar_x", nn.initializers.zeros, ())
       return mu_x, jnp.broadcast_to(s, mu_x.shape)
@@ -81,10 +90,13 @@ class AutoEncoder(nn.Module):
   data_dim: int
   logvar_bias_init: float = 0.0
   decoder_variance: str = "optimal"
+  matmul_dtype: Any = None
 
   def setup(self):
-    self.encoder = Encoder(self.encoder_widths, self.latent_dim, self.logvar_bias_init)
-    self.decoder = Decoder(self.decoder_widths, self.data_dim, self.decoder_variance)
+    self.encoder = Encoder(self.encoder_widths, self.latent_dim, self.logvar_bias_init,
+                           self.matmul_dtype)
+    self.decoder = Decoder(self.decoder_widths, self.data_dim, self.decoder_variance,
+                           self.matmul_dtype)
 
   def encode(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
     return self.encoder(x)

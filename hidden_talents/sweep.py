@@ -302,7 +302,11 @@ class GroupStore:
       return None
     d = self._check(io.load_npz(self.ckpt), self.ckpt)
     treedef = jax.tree.structure(template)
-    state = jax.tree.unflatten(treedef, [d[f"leaf_{i:04d}"] for i in range(treedef.num_leaves)])
+    leaves = [d[f"leaf_{i:04d}"] for i in range(treedef.num_leaves)]
+    if [np.shape(x) for x in leaves] != [x.shape for x in jax.tree.leaves(template)]:
+      raise ValueError(f"{self.ckpt} has other shapes than this group (another cells_per_group "
+                       "or device count); use a new --workdir")
+    state = jax.tree.unflatten(treedef, leaves)
     return GroupRun(state, d["failed_at"], list(d["history"]), list(d["curves"]),
                     [int(t) for t in d["curve_steps"]]), int(d["chunk"])
 
@@ -461,6 +465,9 @@ def run_sweep(
       gcells = distributed.put(gcells, compiled.sharding)
     store = GroupStore(workdir, tag, g, fp)
     done = store.load_done()
+    if done is not None and len(done["failed"]) != hi - lo:
+      raise ValueError(f"{store.done} holds {len(done['failed'])} cells, this group {hi - lo}: it "
+                       "was written with another cells_per_group; use a new --workdir")
     template = jax.eval_shape(compiled.init, gcells)
     if done is None:
       out = _train_and_evaluate_group(

@@ -59,6 +59,7 @@ from hidden_talents.objectives.unified import (
 )
 
 LR_SCHEDULES = ("constant", "cosine", "exponential")
+PRECISIONS = ("float32", "bf16_matmul")
 VAE_COEFFICIENTS = LossCoefficients(noise=1.0, kl=1.0, c2=1.0, c1=0.0)
 
 
@@ -103,6 +104,9 @@ class Settings:
   # before the encoder and left out of the data term (weight 0). Static; off = bit-identical.
   missing_data: bool = False
   refit_steps: int = 500  # steps of refit_logvar_head
+  # 'float32' (the paper's) or 'bf16_matmul': the networks' matmuls in bfloat16 with float32
+  # parameters, log-variance heads and loss math (``models`` docstring). For accelerators.
+  precision: str = "float32"
 
   def __post_init__(self):
     for name in ("data_dim", "kappa_max", "latent_dim", "num_samples", "batch_size", "chunk_steps",
@@ -139,6 +143,8 @@ class Settings:
     for name in ("eval_subset", "refit_steps"):
       if int(getattr(self, name)) <= 0:
         raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+    if self.precision not in PRECISIONS:
+      raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
     if self.batch_size > self.num_samples:
       raise ValueError(
           f"batch_size ({self.batch_size}) must not exceed num_samples ({self.num_samples})")
@@ -220,7 +226,8 @@ def make_model(s: Settings) -> models.AutoEncoder:
   return models.AutoEncoder(
       encoder_widths=tuple(s.encoder_widths), decoder_widths=tuple(s.decoder_widths),
       latent_dim=s.latent_dim, data_dim=s.data_dim, logvar_bias_init=s.logvar_bias_init,
-      decoder_variance=s.decoder_variance)
+      decoder_variance=s.decoder_variance,
+      matmul_dtype=jnp.bfloat16 if s.precision == "bf16_matmul" else None)
 
 
 def kl_weight(step: jax.Array, warmup: jax.Array) -> jax.Array:

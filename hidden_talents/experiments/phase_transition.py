@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from hidden_talents import baselines, checks, curves, io, metrics, plotting, sweep, train
+from hidden_talents import baselines, checks, curves, io, memory, metrics, plotting, sweep, train
 from hidden_talents.data import manifold
 
 ALL_MODELS = ("vae", "vae_warmup", "ae_l2", "ae_l1", "rpca")
@@ -69,13 +69,15 @@ def validate(config) -> None:
   checks.at_most("batch_size", config.batch_size, config.num_samples, "num_samples")
   checks.one_of("loss_reduction", config.loss_reduction, ("mean", "sum"))
   checks.one_of("lr_schedule", config.lr_schedule, train.LR_SCHEDULES)
+  checks.one_of("precision", config.precision, train.PRECISIONS)
   if config.lr_schedule != "constant":
     checks.number("lr_end", config.lr_end, lo=0.0, hi=float(config.learning_rate), lo_open=True)
   checks.nonnegative_number("kl_warmup_steps", config.kl_warmup_steps)
   if "vae_warmup" in models and not config.kl_warmup_steps > 0:
     raise ValueError("kl_warmup_steps must be > 0 when vae_warmup is in models, got "
                      f"{config.kl_warmup_steps!r}")
-  checks.nonnegative_int("cells_per_group", config.cells_per_group)
+  checks.integer("cells_per_group (-1 = from the memory model, 0 = all)", config.cells_per_group,
+                 minimum=-1)
   if "rpca" in models:
     for f in checks.nonempty("rpca.lam_factors", config.rpca.lam_factors):
       checks.positive_number("every rpca.lam_factors entry", f)
@@ -110,7 +112,8 @@ def settings_from_config(config, *, latent_dim: int | None = None,
       eval_batch_size=int(config.eval_batch_size), grad_clip=float(config.grad_clip),
       lr_schedule=str(config.lr_schedule),
       lr_end=float(config.lr_end), schedule_steps=steps if config.lr_schedule != "constant" else 1,
-      eval_subset=int(config.eval_subset), refit_steps=int(config.refit_steps))
+      eval_subset=int(config.eval_subset), refit_steps=int(config.refit_steps),
+      precision=str(config.precision))
 
 
 def grid_infos(config) -> list[sweep.CellInfo]:
@@ -257,8 +260,12 @@ def train_grid(config, settings: train.Settings, workdir: str) -> dict[str, np.n
   infos = grid_infos(config)
   if not infos:
     return {}
+  group = int(config.cells_per_group)
+  if group < 0:  # sized from the memory model of this backend (hidden_talents/memory.py)
+    group = memory.fit_cells_per_group(settings, len(infos))
+    print(f"[memory] cells_per_group = {group} of {len(infos)} cells", file=sys.stderr)
   res = sweep.run_sweep(settings, sweep.make_cells(infos), num_steps=int(config.num_steps),
-                        workdir=workdir, tag="main", cells_per_group=int(config.cells_per_group),
+                        workdir=workdir, tag="main", cells_per_group=group,
                         checkpoint_every=int(config.checkpoint_every),
                         eval_every=int(config.eval_every), labels=[i.label() for i in infos],
                         refit_head=bool(config.refit_head))

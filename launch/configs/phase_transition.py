@@ -22,7 +22,9 @@ Presets (``--config=launch/configs/phase_transition.py:<preset>``):
   autoencoders?").
 * ``paper`` — the paper's sizes: d = 100, x-E1(2000)-E2(1000)-μz(50)-D1(1000)-D2(2000)-μx,
   n = 10⁶, 200 epochs (2·10⁶ steps) of batch 100, Adam lr 1e-4, C2 ∈ {0.1, 1, 10, 10², 10³}.
-  For a GPU; cells run in groups of ``cells_per_group`` so device memory stays bounded.
+  For a GPU; cells run in groups sized from the device's memory (``cells_per_group = -1``,
+  hidden_talents/memory.py). ``--config.precision=bf16_matmul`` runs the networks' matmuls in
+  bfloat16 (float32 parameters, log-variances and loss).
 * ``tiny`` — a handful of cells and steps, for tests.
 
 Any field can be overridden, e.g. ``--config.kappas='(2,4)' --config.nus='(0.1,0.2)'``.
@@ -83,7 +85,12 @@ def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
   c.refit_head = False
   c.refit_steps = 500
   c.eval_batch_size = 1000
-  c.cells_per_group = 0  # 0 = all cells in one compiled call
+  # 'float32' (the paper's) or 'bf16_matmul' (bfloat16 matmuls, float32 parameters, log-variance
+  # heads and loss math: for a GPU; BENCHMARKS.md gives its NMSE change and speed).
+  c.precision = "float32"
+  # Cells per compiled call: 0 = all at once; -1 = as many as fit in 80 % of the device's memory
+  # (hidden_talents/memory.py: XLA's memory analysis of the programs, bench/memory_model.py).
+  c.cells_per_group = 0
   c.checkpoint_every = 2  # chunks
   # Figure 3: VAE Σz histograms at these (κ, ν); ν = 0 cells are added to the sweep if needed.
   c.fig3_kappas = (2, 8, 14, 20)  # () = no Figure 3
@@ -168,7 +175,7 @@ def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
     c.chunk_steps = 5000
     c.learning_rate = 1e-4
     c.eval_batch_size = 10_000
-    c.cells_per_group = 100
+    c.cells_per_group = -1  # from the memory model of the device it runs on
     c.checkpoint_every = 10
     c.fig4.nus = _grid(0.0, 0.5, 0.05)
     c.fig4.num_steps = 2_000_000
