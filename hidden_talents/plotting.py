@@ -28,6 +28,8 @@ def heatmaps(
     cmap: str = "Blues",
     suptitle: str | None = None,
     cbar_label: str = "NMSE",
+    interpolation: str | None = None,
+    suptitle_y: float | None = None,
 ) -> None:
   """Side-by-side heat maps; ``panels`` is a list of (title, array[len(y), len(x)]).
 
@@ -36,12 +38,11 @@ def heatmaps(
   n = len(panels)
   fig, axes = plt.subplots(1, n, figsize=(3.4 * n + 0.8, 3.6), squeeze=False)
   fig.subplots_adjust(wspace=0.12, top=0.82)
+  cm = plt.get_cmap(cmap).with_extremes(bad="0.7")
   im = None
   for j, (ax, (title, values)) in enumerate(zip(axes[0], panels)):
-    values = np.asarray(values, dtype=float)
-    masked = np.ma.masked_invalid(values)
-    cm = plt.get_cmap(cmap).with_extremes(bad="0.7")
-    im = ax.imshow(masked, origin="lower", cmap=cm, vmin=vmin, vmax=vmax, aspect="auto")
+    im = ax.imshow(np.ma.masked_invalid(np.asarray(values, dtype=float)), origin="lower", cmap=cm,
+                   vmin=vmin, vmax=vmax, aspect="auto", interpolation=interpolation)
     ax.set_xticks(range(len(x_values)))
     ax.set_xticklabels([f"{v:g}" for v in x_values], rotation=90, fontsize=7)
     ax.set_yticks(range(len(y_values)))
@@ -55,104 +56,18 @@ def heatmaps(
   if im is not None:
     fig.colorbar(im, ax=axes[0].tolist(), shrink=0.85, label=cbar_label)
   if suptitle:
-    fig.suptitle(suptitle)
+    fig.suptitle(suptitle, **({} if suptitle_y is None else {"y": suptitle_y}))
   io.atomic_savefig(fig, path, dpi=120, bbox_inches="tight")
   plt.close(fig)
 
 
-def sigma_histograms(
-    hists: np.ndarray,
-    *,
-    edges: np.ndarray,
-    kappas: Sequence[int],
-    nus: Sequence[float],
-    path: str,
-) -> None:
-  """Figure 3: log-scale histograms of diag Σz; ``hists[r, c]`` is the (bins,) count array for
-  κ = kappas[r], ν = nus[c] (NaN rows are shown as 'not run')."""
-  rows, cols = len(kappas), len(nus)
-  fig, axes = plt.subplots(rows, cols, figsize=(3.0 * cols, 2.2 * rows), squeeze=False,
-                           sharex=True)
-  centers = 0.5 * (edges[:-1] + edges[1:])
-  for r, kappa in enumerate(kappas):
-    for c, nu in enumerate(nus):
-      ax = axes[r, c]
-      h = np.asarray(hists[r, c], dtype=float)
-      if not np.all(np.isfinite(h)):
-        ax.text(0.5, 0.5, "not run", ha="center", va="center", transform=ax.transAxes)
-      else:
-        ax.bar(centers, np.maximum(h, 0), width=np.diff(edges), color="tab:blue")
-        ax.set_yscale("log")
-      ax.set_title(f"κ={kappa}, ν={nu:g}", fontsize=8)
-      if r == rows - 1:
-        ax.set_xlabel("log10 diag Σz")
-  fig.suptitle("Figure 3: encoder variances (VAE)")
-  fig.tight_layout()
-  io.atomic_savefig(fig, path, dpi=110)
-  plt.close(fig)
-
-
-def sorted_curves(
-    curves: Sequence[tuple[str, np.ndarray]],
-    *,
-    path: str,
-    xlabel: str,
-    ylabel: str,
-    title: str,
-    logy: bool = False,
-) -> None:
-  """Sorted-value curves (Figure 2a column norms, Figure 4 mean Σz): one line per (label,
-  values)."""
-  fig, ax = plt.subplots(figsize=(5, 3.5))
-  for label, values in curves:
-    v = np.sort(np.asarray(values, dtype=float))
-    ax.plot(np.arange(1, len(v) + 1), v, marker=".", label=label)
-  ax.set_xlabel(xlabel)
-  ax.set_ylabel(ylabel)
-  ax.set_title(title)
-  if logy:
-    ax.set_yscale("log")
-  ax.legend(fontsize=7)
-  fig.tight_layout()
-  io.atomic_savefig(fig, path, dpi=120)
-
-
-def rpca_success_map(
-    panels: Sequence[tuple[str, np.ndarray]],
-    *,
-    x_values: Sequence[float],
-    y_values: Sequence[float],
-    x_label: str,
-    y_label: str,
-    path: str,
-    suptitle: str | None = None,
-) -> None:
+def rpca_success_map(panels: Sequence[tuple[str, np.ndarray]], **kwargs) -> None:
   """Phase-transition success maps (Candès et al. 2011, Fig. 1 convention): white = every trial
-  succeeded, black = every trial failed. ``panels`` is a list of (title, fraction[len(y), len(x)]).
+  succeeded, black = every trial failed. ``panels`` is a list of (title, fraction[len(y), len(x)]);
+  the keywords (axes, labels, ``path``, ``suptitle``) are those of ``heatmaps``.
   """
-  n = len(panels)
-  fig, axes = plt.subplots(1, n, figsize=(3.4 * n + 0.8, 3.6), squeeze=False)
-  fig.subplots_adjust(wspace=0.12, top=0.82)
-  im = None
-  for j, (ax, (title, values)) in enumerate(zip(axes[0], panels)):
-    im = ax.imshow(np.asarray(values, dtype=float), origin="lower", cmap="gray", vmin=0.0,
-                   vmax=1.0, aspect="auto", interpolation="nearest")
-    ax.set_xticks(range(len(x_values)))
-    ax.set_xticklabels([f"{v:g}" for v in x_values], rotation=90, fontsize=7)
-    ax.set_yticks(range(len(y_values)))
-    ax.set_yticklabels([f"{v:g}" for v in y_values], fontsize=7)
-    ax.set_xlabel(x_label)
-    if j == 0:
-      ax.set_ylabel(y_label)
-    else:
-      ax.tick_params(labelleft=False)  # panels share the y-axis: label only the first
-    ax.set_title(title)
-  if im is not None:
-    fig.colorbar(im, ax=axes[0].tolist(), shrink=0.85, label="success fraction")
-  if suptitle:
-    fig.suptitle(suptitle, y=1.06)
-  io.atomic_savefig(fig, path, dpi=120, bbox_inches="tight")
-  plt.close(fig)
+  heatmaps(panels, cmap="gray", vmin=0.0, vmax=1.0, cbar_label="success fraction",
+           interpolation="nearest", suptitle_y=1.06, **kwargs)
 
 
 class CurveLine(NamedTuple):

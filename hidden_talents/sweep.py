@@ -276,10 +276,24 @@ class GroupStore:
           "or delete it")
     return d
 
-  def load_done(self) -> dict | None:
+  def load_done(self, num_cells: int) -> dict | None:
+    """The finished group's arrays, None if it has not finished; a file of another run or of
+    another group size is refused."""
     if self.done is None or not os.path.exists(self.done):
       return None
-    return self._check(io.load_npz(self.done), self.done)
+    d = self._check(io.load_npz(self.done), self.done)
+    if len(d["failed"]) != num_cells:
+      raise ValueError(f"{self.done} holds {len(d['failed'])} cells, this group {num_cells}: it "
+                       "was written with another cells_per_group; use a new --workdir")
+    return d
+
+  def params(self, done: dict, template: Any) -> Any:
+    """The trained parameters kept in a done file (written with return_params)."""
+    if "param_0000" not in done:
+      raise ValueError(f"{self.done} has no parameters (written without return_params); use a "
+                       "new --workdir")
+    tree = jax.tree.structure(template)
+    return jax.tree.unflatten(tree, [done[f"param_{i:04d}"] for i in range(tree.num_leaves)])
 
   def save_done(self, arrays: dict) -> None:
     if self.done is not None:
@@ -360,6 +374,24 @@ def train_group(compiled: Compiled, settings: train.Settings, gcells: train.Cell
   return run, seconds, ran
 
 
+def _check_run_args(settings: train.Settings, cells: train.Cell, *, num_steps: int,
+                    checkpoint_every: int, eval_every: int, data, labels) -> np.ndarray | None:
+  """``run_sweep``'s argument checks (a clear ``ValueError`` before any work); returns the
+  validated fixed data set (``check_data``)."""
+  if num_steps <= 0:
+    raise ValueError(f"num_steps must be positive, got {num_steps}")
+  if checkpoint_every <= 0:
+    raise ValueError(f"checkpoint_every must be positive, got {checkpoint_every}")
+  if eval_every < 0:
+    raise ValueError(f"eval_every must be ≥ 0 (0 = automatic), got {eval_every}")
+  if labels is not None and len(labels) != num_cells(cells):
+    raise ValueError(f"labels has {len(labels)} entries for {num_cells(cells)} cells")
+  kappa = np.asarray(cells.kappa)
+  if np.any(kappa < 1) or np.any(kappa > settings.kappa_max):
+    raise ValueError(f"every κ must be in [1, kappa_max={settings.kappa_max}], got {kappa}")
+  return check_data(settings, data)
+
+
 def _pad(idx: np.ndarray, size: int) -> np.ndarray:
   return np.concatenate([idx, np.full(size - len(idx), idx[-1])])
 
@@ -427,25 +459,15 @@ def run_sweep(
   Returns:
     ``SweepResult`` with numpy arrays.
   """
-  if num_steps <= 0:
-    raise ValueError(f"num_steps must be positive, got {num_steps}")
-  if checkpoint_every <= 0:
-    raise ValueError(f"checkpoint_every must be positive, got {checkpoint_every}")
-  if eval_every < 0:
-    raise ValueError(f"eval_every must be ≥ 0 (0 = automatic), got {eval_every}")
-  data = check_data(settings, data)
+  data = _check_run_args(settings, cells, num_steps=num_steps, checkpoint_every=checkpoint_every,
+                         eval_every=eval_every, data=data, labels=labels)
   t_start = time.time()
   total = num_cells(cells)
-  if labels is not None and len(labels) != total:
-    raise ValueError(f"labels has {len(labels)} entries for {total} cells")
-  kappa = np.asarray(cells.kappa)
-  if np.any(kappa < 1) or np.any(kappa > settings.kappa_max):
-    raise ValueError(f"every κ must be in [1, kappa_max={settings.kappa_max}], got {kappa}")
   if data is None and cache_bytes > 0:
     cached = clean_data_table(settings, cells, cache_bytes)
     if cached is not None:
       data, slot = cached
-      cells = cells._replace(data_slot=slot)
+      cells = cells._replace(data_slot=slot)  # every cell reads its rows of the shared table
   compiled = compile_sweep(settings)
   group = total if cells_per_group <= 0 else min(cells_per_group, total)
   group_padded = -(-group // compiled.num_devices) * compiled.num_devices
@@ -464,10 +486,7 @@ def run_sweep(
     if compiled.sharding is not None:
       gcells = distributed.put(gcells, compiled.sharding)
     store = GroupStore(workdir, tag, g, fp)
-    done = store.load_done()
-    if done is not None and len(done["failed"]) != hi - lo:
-      raise ValueError(f"{store.done} holds {len(done['failed'])} cells, this group {hi - lo}: it "
-                       "was written with another cells_per_group; use a new --workdir")
+    done = store.load_done(hi - lo)
     template = jax.eval_shape(compiled.init, gcells)
     if done is None:
       out = _train_and_evaluate_group(
@@ -488,12 +507,7 @@ def run_sweep(
     if refit_head and "vae_objective_refit" not in done:
       raise ValueError(f"{store.done} was written without refit_head; use a new --workdir")
     if return_params:
-      if "param_0000" not in done:
-        raise ValueError(f"{store.done} has no parameters (written without return_params); "
-                         "use a new --workdir")
-      ptree = jax.tree.structure(template.params)
-      params_all.append(jax.tree.unflatten(
-          ptree, [done[f"param_{i:04d}"] for i in range(ptree.num_leaves)]))
+      params_all.append(store.params(done, template.params))
     groups.append(done)
   return _collect(groups, params_all if return_params else None, refit_head,
                   wall_seconds=time.time() - t_start, train_seconds=train_seconds)
