@@ -8,6 +8,7 @@
   python bench/sweep_bench.py scaling      # time per step as the number of cells grows 1 → 300
   python bench/sweep_bench.py devices      # the same grid on 1/2/4 forced host devices
   python bench/sweep_bench.py estimate     # FLOP-based estimate of the paper-scale Figure 1
+  python bench/sweep_bench.py xlaflags     # XLA CPU flags and bf16 matmuls vs the default, paired
   python bench/sweep_bench.py all
 
 Every timing is the median of ``--repeats`` timed calls of one compiled chunk (``chunk_steps``
@@ -247,9 +248,16 @@ def cmd_scaling(args) -> list[dict]:
 
 
 def cmd_devchild(args) -> list[dict]:
-  s = settings_for("quick", chunk_steps=args.chunk_steps)
-  v = time_vmapped(s, grid_cells(args.cells), args.repeats)
-  row = {"devices": jax.local_device_count(), "seconds_per_chunk": v["seconds_per_chunk"]}
+  s = dataclasses.replace(settings_for(args.size, chunk_steps=args.chunk_steps),
+                          precision=args.precision)
+  cells = grid_cells(args.cells)
+  data = None
+  if args.table:  # the clean-data table run_sweep uses when it fits (the usual case)
+    data, slot = sweep.clean_data_table(s, cells)
+    cells = cells._replace(data_slot=slot)
+  v = time_vmapped(s, cells, args.repeats, data=data)
+  row = {"devices": jax.local_device_count(), "seconds_per_chunk": v["seconds_per_chunk"],
+         "first_call_seconds": v["first_call_seconds"]}
   print(json.dumps(row))
   return [row]
 
@@ -264,6 +272,48 @@ def cmd_devices(args) -> list[dict]:
     rows.append(_emit({"bench": "devices", "devices": r["devices"], "cells": args.cells,
                        "seconds_per_chunk": r["seconds_per_chunk"],
                        "speedup_vs_1_device": base / r["seconds_per_chunk"], "load": _load()}))
+  return rows
+
+
+# What XLA's CPU backend of the installed jaxlib offers (flag names read from libjax_common.so of
+# jaxlib 0.10.2), each tried against the default on the launch scripts' 2 host devices.
+XLA_VARIANTS = {
+    "thunk_runtime_off": "--xla_cpu_use_thunk_runtime=false",
+    "xnnpack": "--xla_cpu_use_xnnpack=true",
+    "onednn": "--xla_cpu_use_onednn=true",
+    "fast_math": "--xla_cpu_enable_fast_math=true",
+    "eigen_single_thread": "--xla_cpu_multi_thread_eigen=false",
+    "concurrency_scheduler": "--xla_cpu_enable_concurrency_optimized_scheduler=true",
+    "vector_width_512": "--xla_cpu_prefer_vector_width=512",
+    "bf16_matmul": "",  # Settings.precision, not a flag
+}
+
+
+def cmd_xlaflags(args) -> list[dict]:
+  """Each variant and the default alternate in child processes (default, variant, default, …);
+  the ratio is taken pair by pair (seconds default / seconds variant: > 1 = the variant is
+  faster) and its median reported."""
+  rows = []
+  base_flags = "--xla_force_host_platform_device_count=2"
+  child = ["_devchild", f"--cells={args.cells}", f"--chunk_steps={args.chunk_steps}",
+           f"--repeats={args.repeats}", f"--size={args.size}", "--table"]
+  names = args.variants.split(",") if args.variants else list(XLA_VARIANTS)
+  for name in names:
+    flags = XLA_VARIANTS[name]
+    ratios, base_s, var_s = [], [], []
+    for _ in range(args.pairs):
+      b = _child(child, {"XLA_FLAGS": base_flags})
+      v = _child(child + (["--precision=bf16_matmul"] if name == "bf16_matmul" else []),
+                 {"XLA_FLAGS": f"{base_flags} {flags}".strip()})
+      base_s.append(b["seconds_per_chunk"])
+      var_s.append(v["seconds_per_chunk"])
+      ratios.append(b["seconds_per_chunk"] / v["seconds_per_chunk"])
+    rows.append(_emit({"bench": "xlaflags", "variant": name, "flags": flags, "size": args.size,
+                       "cells": args.cells, "chunk_steps": args.chunk_steps,
+                       "default_s_per_chunk": statistics.median(base_s),
+                       "variant_s_per_chunk": statistics.median(var_s),
+                       "speedup_median": statistics.median(ratios),
+                       "speedups": [round(r, 3) for r in ratios], "load": _load()}))
   return rows
 
 
@@ -291,7 +341,7 @@ def _emit(row: dict) -> dict:
 COMMANDS = {"throughput": cmd_throughput, "peak": cmd_peak, "efficiency": cmd_efficiency,
             "datagen": cmd_datagen, "memory": cmd_memory, "scaling": cmd_scaling,
             "devices": cmd_devices, "estimate": cmd_estimate, "_memchild": cmd_memchild,
-            "_devchild": cmd_devchild}
+            "xlaflags": cmd_xlaflags, "_devchild": cmd_devchild}
 
 
 def main() -> None:
@@ -306,6 +356,10 @@ def main() -> None:
   p.add_argument("--n", type=int, default=1000, help="(memory child) samples per cell")
   p.add_argument("--size", default="quick", help="(memory child) width preset")
   p.add_argument("--out", default="", help="also append the JSON rows to this file")
+  p.add_argument("--precision", default="float32", help="(devices child) Settings.precision")
+  p.add_argument("--table", action="store_true", help="(devices child) use the clean-data table")
+  p.add_argument("--variants", default="", help="for `xlaflags`: comma-separated names")
+  p.add_argument("--pairs", type=int, default=3, help="for `xlaflags`: default/variant pairs")
   args = p.parse_args()
   for name, v in (("cells", args.cells), ("chunk_steps", args.chunk_steps),
                   ("repeats", args.repeats), ("n", args.n)):

@@ -114,52 +114,69 @@ def read_matrix(path: str, *, skip_header: bool | None = None,
   _check_path(path)
   ext = path.rsplit(".", 1)[-1].lower() if "." in os.path.basename(path) else ""
   if ext == "npy":
-    try:
-      X = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as e:
-      raise ValueError(f"cannot read {path!r} as a .npy array: {e}") from e
-    if not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
-      raise ValueError(f"{path!r} holds non-numeric data (dtype {X.dtype})")
-    if X.size == 0:
-      raise ValueError(f"{path!r} holds an empty array (shape {X.shape})")
-    return X, {"format": "npy"}
+    return _read_npy(path), {"format": "npy"}
   if ext not in ("csv", "txt", "tsv"):
     raise ValueError(f"input must be .npy, .csv, .tsv or .txt, got {path!r}")
-  if delimiter is not None:
-    if delimiter not in DELIMITERS:
-      raise ValueError(f"delimiter must be one of {sorted(DELIMITERS)}, got {delimiter!r}")
+  if delimiter is not None and delimiter not in DELIMITERS:
+    raise ValueError(f"delimiter must be one of {sorted(DELIMITERS)}, got {delimiter!r}")
+  lines, bom = _text_lines(path)
+  if delimiter is None:
+    delim = _detect_delimiter([s for _, s in lines[1:_SNIFF_LINES + 1]] or [lines[0][1]])
+  else:
     delim = DELIMITERS[delimiter]
+  header = _header(path, lines[0], delim, skip_header)
+  X = _parse_rows(path, lines[1:] if header is not None else lines, delim,
+                  detected=delimiter is None, header=header)
+  return X, {"format": "text", "delimiter": _DELIM_NAMES[delim], "header": header, "bom": bom}
+
+
+def _read_npy(path: str) -> np.ndarray:
+  try:
+    X = np.load(path, allow_pickle=False)
+  except (ValueError, OSError, EOFError) as e:
+    raise ValueError(f"cannot read {path!r} as a .npy array: {e}") from e
+  if not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
+    raise ValueError(f"{path!r} holds non-numeric data (dtype {X.dtype})")
+  if X.size == 0:
+    raise ValueError(f"{path!r} holds an empty array (shape {X.shape})")
+  return X
+
+
+def _text_lines(path: str) -> tuple[list[tuple[int, str]], bool]:
+  """The non-blank lines as (1-based line number, stripped text), and whether a BOM led."""
   try:
     with open(path, "rb") as f:
       raw = f.read()
     text = raw.decode("utf-8-sig")
   except UnicodeDecodeError as e:
     raise ValueError(f"{path!r} is not UTF-8 text: {e}") from None
-  bom = raw.startswith(b"\xef\xbb\xbf")
   lines = [(i, s.strip()) for i, s in enumerate(text.splitlines(), start=1)]
   lines = [(i, s) for i, s in lines if s]
   if not lines:
     raise ValueError(f"{path!r} holds no data rows")
-  if delimiter is None:
-    body = [s for _, s in lines[1:_SNIFF_LINES + 1]] or [lines[0][1]]
-    delim = _detect_delimiter(body)
-  first_no, first = lines[0]
+  return lines, raw.startswith(b"\xef\xbb\xbf")
+
+
+def _header(path: str, first_line: tuple[int, str], delim, skip_header: bool | None) -> str | None:
+  """The first line if it is to be skipped as a header (``read_matrix``'s ``skip_header``)."""
+  first_no, first = first_line
   first_cells = _split(first, delim)
-  first_numeric = _numeric(first_cells)
-  header = None
-  if skip_header is None and not any(_is_float(c) for c in first_cells):
-    header = first  # column names; a line mixing numbers and text is reported below
-  elif skip_header:
-    header = first
-    if first_numeric:
-      warnings.warn(f"{path}: --skip_header dropped line {first_no} although it is numeric "
-                    f"({first[:60]!r}): if the file has no header, that was a data row; run "
-                    "without --skip_header (a non-numeric first line is skipped by itself)",
-                    stacklevel=2)
-  elif skip_header is False and not first_numeric:
-    pass  # reported as a non-numeric value below
-  if header is not None:
-    lines = lines[1:]
+  if skip_header is None:
+    # Column names; a line mixing numbers and text is reported as a bad value by _parse_rows.
+    return None if any(_is_float(c) for c in first_cells) else first
+  if not skip_header:
+    return None  # a non-numeric first line is then reported by _parse_rows
+  if _numeric(first_cells):
+    warnings.warn(f"{path}: --skip_header dropped line {first_no} although it is numeric "
+                  f"({first[:60]!r}): if the file has no header, that was a data row; run "
+                  "without --skip_header (a non-numeric first line is skipped by itself)",
+                  stacklevel=3)
+  return first
+
+
+def _parse_rows(path: str, lines: list[tuple[int, str]], delim, *, detected: bool,
+                header: str | None) -> np.ndarray:
+  """The data lines as a float64 matrix; a non-numeric cell or ragged rows are errors."""
   rows = []
   for lineno, line in lines:
     cells = _split(line, delim)
@@ -169,7 +186,7 @@ def read_matrix(path: str, *, skip_header: bool | None = None,
       col, bad = next((k, c) for k, c in enumerate(cells, start=1) if not _is_float(c))
       raise ValueError(f"{path}: line {lineno}, column {col} has a non-numeric value {bad!r} "
                        f"(delimiter: {_DELIM_NAMES[delim]}"
-                       f"{'' if delimiter else ', detected: pass --delimiter if wrong'})") from None
+                       f"{', detected: pass --delimiter if wrong' if detected else ''})") from None
   if not rows:
     raise ValueError(f"{path!r} holds no data rows" + (" (only a header)" if header else ""))
   widths = {len(r) for r in rows}
@@ -178,8 +195,7 @@ def read_matrix(path: str, *, skip_header: bool | None = None,
     k = next(k for k, c in enumerate(counts) if c != counts[0])
     raise ValueError(f"{path}: rows have different numbers of columns {sorted(widths)} (line "
                      f"{lines[0][0]} has {counts[0]}, line {lines[k][0]} has {counts[k]})")
-  return np.asarray(rows, np.float64), {"format": "text", "delimiter": _DELIM_NAMES[delim],
-                                        "header": header, "bom": bom}
+  return np.asarray(rows, np.float64)
 
 
 def load_matrix(path: str, *, skip_header: bool | None = None,

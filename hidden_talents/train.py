@@ -273,7 +273,14 @@ def _tree_all_finite(tree) -> jax.Array:
 
 
 def make_train(s: Settings) -> TrainFns:
-  """Builds the pure per-cell functions for static settings ``s`` (see module docstring)."""
+  """Builds the pure per-cell functions for static settings ``s`` (see module docstring).
+
+  Long by design, in the ``make_train`` style of purejaxrl (``STYLE.md``): one closure over the
+  static settings holds the ten small nested functions (batch sampling, the loss, one Adam step,
+  the chunk's ``lax.scan``, evaluation, curve points, the Σz head refit) that share ``model``,
+  ``tx`` and ``s``; each of them is short, and splitting the closure would thread those three
+  through every signature.
+  """
   model = make_model(s)
   tx = make_optimizer(s)
 
