@@ -136,26 +136,20 @@ def plot_fig2a(curves: Sequence[tuple[str, np.ndarray]], ae_curves: Sequence[tup
 # --------------------------------------------------------------------------------------------
 
 
-def run(config, workdir: str) -> dict:
-  """Runs the (Ne, Nd) grid described by ``config`` (``launch/configs/latent_pruning.py``)."""
-  validate(config)
-  t0 = time.time()
-  io.start_run(workdir, config)
+def compute(config, workdir: str) -> tuple[dict[str, Any], list]:
+  """Trains every (Ne, Nd) program; returns the per-(model, Ne, Nd, trial) arrays and the
+  learning-curve entries."""
   nes = [int(v) for v in config.encoder_depths]
   nds = [int(v) for v in config.decoder_depths]
   models = pruning.model_list(config)
   names = list(config.models)
   T, K = int(config.num_trials), int(config.latent_dim)
   shape = (len(names), len(nes), len(nds), T)
-  norms = np.full(shape + (K,), np.nan)
-  sig_mean = np.full(shape + (K,), np.nan)
-  hist_range = train.Settings.hist_range
   bins = train.Settings.hist_bins
-  sig_hist = np.full(shape + (bins,), np.nan)
-  nmse = np.full(shape, np.nan)
-  failed = np.zeros(shape, bool)
-  seconds = np.zeros((len(nes), len(nds)))
-  converged = np.zeros(shape, bool)
+  r = {"w1_col_norms": np.full(shape + (K,), np.nan), "sigma_z_mean": np.full(shape + (K,), np.nan),
+       "sigma_z_hist": np.full(shape + (bins,), np.nan), "nmse": np.full(shape, np.nan),
+       "failed": np.zeros(shape, bool), "converged": np.zeros(shape, bool),
+       "program_wall_seconds": np.zeros((len(nes), len(nds)))}
   entries = []
   for a, ne in enumerate(nes):
     for b, nd in enumerate(nds):
@@ -163,37 +157,74 @@ def run(config, workdir: str) -> dict:
                        seed=int(config.seed), num_trials=T, num_steps=int(config.num_steps),
                        workdir=workdir, tag=f"ne{ne}_nd{nd}",
                        checkpoint_every=int(config.checkpoint_every))
-      norms[:, a, b] = out["w1_col_norms"]
-      sig_mean[:, a, b] = out["sigma_z_mean"]
-      sig_hist[:, a, b] = out["sigma_z_hist"]
-      nmse[:, a, b] = out["nmse"]
-      failed[:, a, b] = out["failed"]
-      converged[:, a, b] = out["converged"]
-      seconds[a, b] = out["wall_seconds"]
+      for key in ("w1_col_norms", "sigma_z_mean", "sigma_z_hist", "nmse", "failed", "converged"):
+        r[key][:, a, b] = out[key]
+      r["program_wall_seconds"][a, b] = out["wall_seconds"]
       entries += [(f"Ne={ne}, Nd={nd}", f"{name} trial {t}", out["curve_steps"],
                    out["curve_nmse"][:, i, t]) for i, name in enumerate(names) for t in range(T)]
   thr = float(config.threshold)
-  nonzero = metrics.nonzero_from_norms(norms, threshold=thr).astype(np.float64)
-  nonzero = np.where(np.isnan(norms[..., 0]), np.nan, nonzero)
-  table = metrics.masked_mean(nonzero, failed)  # (model, Ne, Nd)
-  near0, near1 = metrics.sigma_z_fractions(sig_hist, hist_range)
-  results: dict[str, Any] = {
-      "models": np.asarray(names), "encoder_depths": np.asarray(nes),
-      "decoder_depths": np.asarray(nds), "w1_col_norms": norms, "nonzero": nonzero,
-      "table": table, "sigma_z_mean": sig_mean, "sigma_z_hist": sig_hist,
-      "sigma_z_frac_near0": near0, "sigma_z_frac_near1": near1, "nmse": nmse,
-      "failed": failed, "converged": converged, "program_wall_seconds": seconds,
-      "paper_table1": PAPER_TABLE1,
-      "threshold": np.float64(thr)}
+  nonzero = metrics.nonzero_from_norms(r["w1_col_norms"], threshold=thr).astype(np.float64)
+  nonzero = np.where(np.isnan(r["w1_col_norms"][..., 0]), np.nan, nonzero)
+  near0, near1 = metrics.sigma_z_fractions(r["sigma_z_hist"], train.Settings.hist_range)
+  r.update({"models": np.asarray(names), "encoder_depths": np.asarray(nes),
+            "decoder_depths": np.asarray(nds), "nonzero": nonzero,
+            "table": metrics.masked_mean(nonzero, r["failed"]),  # (model, Ne, Nd)
+            "sigma_z_frac_near0": near0, "sigma_z_frac_near1": near1,
+            "paper_table1": PAPER_TABLE1, "threshold": np.float64(thr)})
+  return r, entries
 
+
+def _vae_vs_paper(r: dict, config, summary: dict) -> list[str]:
+  """The VAE's comparison with the paper's Table 1 and its Σz dimension estimate: adds arrays to
+  ``r``, keys to ``summary``; returns the Markdown sections."""
+  nes, nds = [int(v) for v in r["encoder_depths"]], [int(v) for v in r["decoder_depths"]]
+  i, K = list(r["models"]).index("vae"), int(config.latent_dim)
+  table, failed = r["table"], r["failed"]
+  in_paper = [(a, b) for a, ne in enumerate(nes) for b, nd in enumerate(nds)
+              if ne < PAPER_TABLE1.shape[0] and nd < PAPER_TABLE1.shape[1]]
+  diff = np.full((len(nes), len(nds)), np.nan)
+  paper = np.full((len(nes), len(nds)), np.nan)
+  for a, b in in_paper:
+    diff[a, b] = abs(table[i, a, b] - PAPER_TABLE1[nes[a], nds[b]])
+    paper[a, b] = PAPER_TABLE1[nes[a], nds[b]]
+  r["vae_abs_diff_from_paper"] = diff
+  summary["vae_abs_diff_from_paper"] = {
+      f"Ne={nes[a]}": {f"Nd={nds[b]}": diff[a, b] for b in range(len(nds))
+                       if np.isfinite(diff[a, b])} for a in range(len(nes))}
+  finite = diff[np.isfinite(diff)]
+  summary["vae_max_abs_diff_from_paper"] = float(np.max(finite)) if finite.size else None
+  summary["vae_mean_abs_diff_from_paper"] = float(np.mean(finite)) if finite.size else None
+  fr0 = metrics.masked_mean(r["sigma_z_frac_near0"][i], failed[i])
+  fr1 = metrics.masked_mean(r["sigma_z_frac_near1"][i], failed[i])
+  cells = lambda v: {f"Ne={ne},Nd={nd}": v[a, b] for a, ne in enumerate(nes)
+                     for b, nd in enumerate(nds)}
+  summary["vae_sigma_z_frac_near0"] = cells(fr0)
+  summary["vae_sigma_z_frac_near1"] = cells(fr1)
+  dim_est = K * fr0
+  r["vae_sigma_z_dim_estimate"] = dim_est
+  lo, hi = metrics.SIGMA_Z_NEAR_ONE
+  return ["### Paper's Table 1 (VAE)\n", markdown_table(paper, "Ne", nes, "Nd", nds), "",
+          "### |ours − paper| (VAE)\n", markdown_table(diff, "Ne", nes, "Nd", nds, fmt="{:.2f}"),
+          "",
+          f"### VAE: latent_dim × fraction of diag Σz entries < {metrics.SIGMA_Z_NEAR_ZERO:g} "
+          f"(Σz estimate of the manifold dimension; true {int(config.true_dim)})\n",
+          markdown_table(dim_est, "Ne", nes, "Nd", nds), "",
+          f"### VAE: fraction of diag Σz entries in [{lo:g}, {hi:g}]\n",
+          markdown_table(fr1, "Ne", nes, "Nd", nds, fmt="{:.3f}"), ""]
+
+
+def summarize(r: dict, config) -> tuple[dict[str, Any], str]:
+  """summary.json and table1.md from the results (adds the VAE-vs-paper arrays to ``r``)."""
+  names = list(r["models"])
+  nes, nds = [int(v) for v in r["encoder_depths"]], [int(v) for v in r["decoder_depths"]]
+  T, K = int(config.num_trials), int(config.latent_dim)
+  table, nonzero, failed, nmse = r["table"], r["nonzero"], r["failed"], r["nmse"]
   comparable = int(config.true_dim) == PAPER_TRUE_DIM and K == PAPER_LATENT_DIM
-  summary: dict[str, Any] = {"threshold": thr, "true_dim": int(config.true_dim),
-                             "latent_dim": K, "num_trials": T, "models": names,
-                             "comparable_to_paper_table1": comparable,
-                             "converged_fraction": {name: float(np.mean(converged[i]))
+  summary: dict[str, Any] = {"threshold": float(config.threshold),
+                             "true_dim": int(config.true_dim), "latent_dim": K, "num_trials": T,
+                             "models": names, "comparable_to_paper_table1": comparable,
+                             "converged_fraction": {name: float(np.mean(r["converged"][i]))
                                                     for i, name in enumerate(names)}}
-  learning.save_curves(workdir, entries, title="Latent pruning: NMSE of μx(μz(x)) per (Ne, Nd)",
-                       max_panels=16)
   md = []
   for i, name in enumerate(names):
     label = "VAE" if name == "vae" else f"AE (Σz = 0, C2 = {float(config.ae_c2):g})"
@@ -204,57 +235,20 @@ def run(config, workdir: str) -> dict:
         f"Ne={ne},Nd={nd}": nonzero[i, a, b].tolist() for a, ne in enumerate(nes)
         for b, nd in enumerate(nds)}
     summary[f"{name}_median_nmse"] = float(np.nanmedian(np.where(failed[i], np.nan, nmse[i])))
-    md.append(f"### {label}: mean nonzero columns of W₁ over {T} trials\n")
-    md.append(markdown_table(table[i], "Ne", nes, "Nd", nds))
-    md.append("")
-  in_paper = [(a, b) for a, ne in enumerate(nes) for b, nd in enumerate(nds)
-              if ne < PAPER_TABLE1.shape[0] and nd < PAPER_TABLE1.shape[1]]
+    md += [f"### {label}: mean nonzero columns of W₁ over {T} trials\n",
+           markdown_table(table[i], "Ne", nes, "Nd", nds), ""]
   if "vae" in names:
-    i = names.index("vae")
-    diff = np.full((len(nes), len(nds)), np.nan)
-    for a, b in in_paper:
-      diff[a, b] = abs(table[i, a, b] - PAPER_TABLE1[nes[a], nds[b]])
-    results["vae_abs_diff_from_paper"] = diff
-    summary["vae_abs_diff_from_paper"] = {
-        f"Ne={nes[a]}": {f"Nd={nds[b]}": diff[a, b] for b in range(len(nds))
-                         if np.isfinite(diff[a, b])} for a in range(len(nes))}
-    finite = diff[np.isfinite(diff)]
-    summary["vae_max_abs_diff_from_paper"] = float(np.max(finite)) if finite.size else None
-    summary["vae_mean_abs_diff_from_paper"] = float(np.mean(finite)) if finite.size else None
-    fr0 = metrics.masked_mean(near0[i], failed[i])
-    fr1 = metrics.masked_mean(near1[i], failed[i])
-    summary["vae_sigma_z_frac_near0"] = {f"Ne={ne},Nd={nd}": fr0[a, b]
-                                         for a, ne in enumerate(nes) for b, nd in enumerate(nds)}
-    summary["vae_sigma_z_frac_near1"] = {f"Ne={ne},Nd={nd}": fr1[a, b]
-                                         for a, ne in enumerate(nes) for b, nd in enumerate(nds)}
-    dim_est = K * fr0
-    results["vae_sigma_z_dim_estimate"] = dim_est
-    paper = np.full((len(nes), len(nds)), np.nan)
-    for a, b in in_paper:
-      paper[a, b] = PAPER_TABLE1[nes[a], nds[b]]
-    md.append("### Paper's Table 1 (VAE)\n")
-    md.append(markdown_table(paper, "Ne", nes, "Nd", nds))
-    md.append("")
-    md.append("### |ours − paper| (VAE)\n")
-    md.append(markdown_table(diff, "Ne", nes, "Nd", nds, fmt="{:.2f}"))
-    md.append("")
-    md.append(f"### VAE: latent_dim × fraction of diag Σz entries < {metrics.SIGMA_Z_NEAR_ZERO:g} "
-              f"(Σz estimate of the "
-              f"manifold dimension; true {int(config.true_dim)})\n")
-    md.append(markdown_table(dim_est, "Ne", nes, "Nd", nds))
-    md.append("")
-    lo, hi = metrics.SIGMA_Z_NEAR_ONE
-    md.append(f"### VAE: fraction of diag Σz entries in [{lo:g}, {hi:g}]\n")
-    md.append(markdown_table(fr1, "Ne", nes, "Nd", nds, fmt="{:.3f}"))
-    md.append("")
-  summary["latent_dim"] = int(config.latent_dim)
+    md += _vae_vs_paper(r, config, summary)
   summary["failed_runs"] = int(np.sum(failed))
-  summary["wall_seconds"] = time.time() - t0
-  summary["devices"] = [str(d) for d in jax.devices()]  # of every process
-  summary["processes"] = jax.process_count()
+  return summary, "\n".join(md) + "\n"
 
+
+def plot(r: dict, config, workdir: str) -> None:
+  """Figure 2a: the W₁ column norms of trial 0 at Ne = fig2a_encoder_depth, per Nd."""
+  names, nds = list(r["models"]), [int(v) for v in r["decoder_depths"]]
   ne_fig = int(config.fig2a_encoder_depth)
-  a = nes.index(ne_fig)
+  a = [int(v) for v in r["encoder_depths"]].index(ne_fig)
+  norms = r["w1_col_norms"]
 
   def curves(name):
     if name not in names:
@@ -263,11 +257,27 @@ def run(config, workdir: str) -> dict:
     return [(f"Nd = {nd}", norms[i, a, b, 0]) for b, nd in enumerate(nds)
             if np.all(np.isfinite(norms[i, a, b, 0]))]
 
-  plot_fig2a(curves("vae"), curves("ae"), threshold=thr, true_dim=int(config.true_dim),
-             path=os.path.join(workdir, "fig2a_w1_norms.png"),
+  plot_fig2a(curves("vae"), curves("ae"), threshold=float(config.threshold),
+             true_dim=int(config.true_dim), path=os.path.join(workdir, "fig2a_w1_norms.png"),
              title=f"Figure 2a: W₁ column norms, Ne = {ne_fig}, trial 0 "
-                   f"(true dim {int(config.true_dim)}, dim μz {K})")
-  io.atomic_write_bytes(os.path.join(workdir, "table1.md"), ("\n".join(md) + "\n").encode())
+                   f"(true dim {int(config.true_dim)}, dim μz {int(config.latent_dim)})")
+
+
+def run(config, workdir: str) -> dict:
+  """Runs the (Ne, Nd) grid described by ``config`` (``launch/configs/latent_pruning.py``):
+  compute → summarize → plot; writes results.npz, summary.json, table1.md and the figures."""
+  validate(config)
+  t0 = time.time()
+  io.start_run(workdir, config)
+  results, entries = compute(config, workdir)
+  summary, table_md = summarize(results, config)
+  learning.save_curves(workdir, entries, title="Latent pruning: NMSE of μx(μz(x)) per (Ne, Nd)",
+                       max_panels=16)
+  summary["wall_seconds"] = time.time() - t0
+  summary["devices"] = [str(d) for d in jax.devices()]  # of every process
+  summary["processes"] = jax.process_count()
+  plot(results, config, workdir)
+  io.atomic_write_bytes(os.path.join(workdir, "table1.md"), table_md.encode())
   io.atomic_write_npz(os.path.join(workdir, "results.npz"), results)
   io.atomic_write_json(os.path.join(workdir, "summary.json"), summary)
   return summary

@@ -277,80 +277,73 @@ def _plot(results, ranks, nus, models, threshold, path_nmse, path_diag,
   plt.close(fig)
 
 
-def run(config, workdir: str) -> dict:
-  """Runs the experiment described by ``config`` (``launch/configs/linear_phase_transition.py``)."""
-  validate(config)
-  t0 = time.time()
-  settings = settings_from_config(config)
-  io.start_run(workdir, config)
-  ranks = [int(r) for r in config.ranks]
-  nus = [float(v) for v in config.nus]
-  models = tuple(m for m in ALL_MODELS if m in config.models)
-  threshold = float(config.success_threshold)
-  results: dict[str, Any] = {"ranks": np.asarray(ranks), "nus": np.asarray(nus)}
-  summary: dict[str, Any] = {"success_threshold": threshold, "grid_cells": len(ranks) * len(nus),
-                             "failed_cells": []}
-
+def _train_networks(config, settings: train.Settings, workdir: str, ranks, nus,
+                    models) -> tuple[dict[str, Any], dict[str, Any]]:
+  """The VAE and AE cells as one sweep, their eq. 13 / subspace metrics, and per model the grid
+  (the AE at its best C2). Returns (results arrays, summary entries)."""
+  results: dict[str, Any] = {}
+  summary: dict[str, Any] = {"failed_cells": []}
   infos = grid_infos(config)
-  if infos:
-    cells = sweep.make_cells(infos)
-    res = sweep.run_sweep(settings, cells, num_steps=int(config.num_steps), workdir=workdir,
-                          tag="nets", cells_per_group=int(config.cells_per_group),
-                          checkpoint_every=int(config.checkpoint_every), return_params=True,
-                          labels=[i.label() for i in infos])
-    arrays, frac = learning.convergence(res, [i.model for i in infos])
-    results.update(arrays)
-    summary["converged_fraction"] = frac
-    summary["convergence_note"] = "learning curves and convergence of the decoder output μx(μz(x))"
-    learning.save_curves(
-        workdir, [(f"rank {i.kappa}, ν={i.nu:g}", f"{i.model} C2={i.c2:g}", res.curve_steps,
-                   res.curves.nmse[:, j]) for j, i in enumerate(infos)],
-        title="Linear phase transition: NMSE of μx(μz(x)) on the evaluation subset",
-        max_panels=16)
-    t_eval = time.time()
-    metric = jax.jit(jax.vmap(make_network_metrics(settings, int(config.eval_samples),
-                                                   int(config.eq13_refinements))))
-    m = {k: np.asarray(v) for k, v in metric(res.params, cells).items()}
-    summary["network_eval_seconds"] = time.time() - t_eval
+  if not infos:
+    return results, summary
+  cells = sweep.make_cells(infos)
+  res = sweep.run_sweep(settings, cells, num_steps=int(config.num_steps), workdir=workdir,
+                        tag="nets", cells_per_group=int(config.cells_per_group),
+                        checkpoint_every=int(config.checkpoint_every), return_params=True,
+                        labels=[i.label() for i in infos])
+  arrays, frac = learning.convergence(res, [i.model for i in infos])
+  results.update(arrays)
+  summary["converged_fraction"] = frac
+  summary["convergence_note"] = "learning curves and convergence of the decoder output μx(μz(x))"
+  learning.save_curves(
+      workdir, [(f"rank {i.kappa}, ν={i.nu:g}", f"{i.model} C2={i.c2:g}", res.curve_steps,
+                 res.curves.nmse[:, j]) for j, i in enumerate(infos)],
+      title="Linear phase transition: NMSE of μx(μz(x)) on the evaluation subset",
+      max_panels=16)
+  t_eval = time.time()
+  metric = jax.jit(jax.vmap(make_network_metrics(settings, int(config.eval_samples),
+                                                 int(config.eq13_refinements))))
+  m = {k: np.asarray(v) for k, v in metric(res.params, cells).items()}
+  summary["network_eval_seconds"] = time.time() - t_eval
+  for k in METRICS:
+    m[k] = np.where(res.failed, np.nan, m[k])
+  results.update(cell_model=np.asarray([i.model for i in infos]),
+                 cell_c2=np.asarray([i.c2 for i in infos]),
+                 cell_true_rank=np.asarray([i.kappa for i in infos]),
+                 cell_nu=np.asarray([i.nu for i in infos]), cell_failed=res.failed,
+                 cell_loss_history=res.history, cell_sigma_z_mean=res.eval.sigma_z_mean,
+                 cell_w_col_norms=res.eval.w1_col_norms,
+                 train_seconds=np.float64(res.train_seconds),
+                 **{f"cell_{k}": v for k, v in m.items()})
+  summary["train_seconds"] = res.train_seconds
+  summary["failed_cells"] = [dict(model=infos[j].model, c2=infos[j].c2, rank=infos[j].kappa,
+                                  nu=infos[j].nu) for j in np.nonzero(res.failed)[0]]
+  if "vae" in models:
     for k in METRICS:
-      m[k] = np.where(res.failed, np.nan, m[k])
-    results.update(cell_model=np.asarray([i.model for i in infos]),
-                   cell_c2=np.asarray([i.c2 for i in infos]),
-                   cell_true_rank=np.asarray([i.kappa for i in infos]),
-                   cell_nu=np.asarray([i.nu for i in infos]), cell_failed=res.failed,
-                   cell_loss_history=res.history, cell_sigma_z_mean=res.eval.sigma_z_mean,
-                   cell_w_col_norms=res.eval.w1_col_norms,
-                   train_seconds=np.float64(res.train_seconds),
-                   **{f"cell_{k}": v for k, v in m.items()})
-    summary["train_seconds"] = res.train_seconds
-    for j in np.nonzero(res.failed)[0]:
-      summary["failed_cells"].append(dict(model=infos[j].model, c2=infos[j].c2,
-                                          rank=infos[j].kappa, nu=infos[j].nu))
-    if "vae" in models:
-      for k in METRICS:
-        results[f"vae_{k}"] = _grid(infos, m[k], "vae", 1.0, ranks, nus)
-    if "ae" in models:
-      c2s = [float(c) for c in config.ae_c2_values]
-      by = {k: np.stack([_grid(infos, m[k], "ae_l2", c, ranks, nus) for c in c2s])
-            for k in METRICS}
-      best = np.maximum(metrics.best_over(by["nmse"])[1], 0)  # all C2 diverged: the first
-      for k in METRICS:
-        results[f"ae_{k}"] = np.take_along_axis(by[k], best[None], axis=0)[0]
-      results["ae_nmse_by_c2"] = by["nmse"]
-      results["ae_best_c2"] = np.asarray(c2s)[best]
-      results["ae_c2_values"] = np.asarray(c2s)
+      results[f"vae_{k}"] = _grid(infos, m[k], "vae", 1.0, ranks, nus)
+  if "ae" in models:
+    c2s = [float(c) for c in config.ae_c2_values]
+    by = {k: np.stack([_grid(infos, m[k], "ae_l2", c, ranks, nus) for c in c2s])
+          for k in METRICS}
+    best = np.maximum(metrics.best_over(by["nmse"])[1], 0)  # all C2 diverged: the first
+    for k in METRICS:
+      results[f"ae_{k}"] = np.take_along_axis(by[k], best[None], axis=0)[0]
+    results["ae_nmse_by_c2"] = by["nmse"]
+    results["ae_best_c2"] = np.asarray(c2s)[best]
+    results["ae_c2_values"] = np.asarray(c2s)
+  return results, summary
 
-  if "pcp" in models:
-    t_pcp = time.time()
-    results.update(io.cached_npz(workdir, "pcp", io.config_hash(config),
-                                 lambda: pcp_grid(settings, config, ranks, nus)))
-    summary["pcp_seconds"] = time.time() - t_pcp
 
-  summary["eq13_refinements"] = int(config.eq13_refinements)
-  summary["success_cells"], summary["success_cells_decoder_output"] = {}, {}
-  summary["success_cells_plain_eq13"] = {}
-  summary["median_nmse"], summary["success_region"] = {}, {}
-  summary["cells_below_nmse"] = {f"{t:g}": {} for t in (1e-3, 1e-2, 1e-1)}
+def summarize(results: dict, config, models) -> dict[str, Any]:
+  """Success counts and regions, medians and the VAE-vs-PCP comparison; adds each model's
+  ``<model>_success`` grid (NMSE < success_threshold) to ``results``."""
+  ranks, nus = [int(r) for r in results["ranks"]], [float(v) for v in results["nus"]]
+  threshold = float(config.success_threshold)
+  summary: dict[str, Any] = {"eq13_refinements": int(config.eq13_refinements),
+                             "success_cells": {}, "success_cells_decoder_output": {},
+                             "success_cells_plain_eq13": {}, "median_nmse": {},
+                             "success_region": {},
+                             "cells_below_nmse": {f"{t:g}": {} for t in (1e-3, 1e-2, 1e-1)}}
   for mdl in models:
     for t in (1e-3, 1e-2, 1e-1):
       summary["cells_below_nmse"][f"{t:g}"][mdl] = int(np.sum(results[f"{mdl}_nmse"] < t))
@@ -368,15 +361,38 @@ def run(config, workdir: str) -> dict:
     if mdl in models:
       summary[f"{mdl}_mean_rank_error"] = float(np.nanmean(
           np.abs(results[f"{mdl}_rank"] - np.asarray(ranks)[:, None])))
-      summary[f"{mdl}_median_sin_angle"] = float(np.nanmedian(results[f"{mdl}_sin_angle"]))
-      summary[f"{mdl}_median_precision"] = float(np.nanmedian(results[f"{mdl}_precision"]))
-      summary[f"{mdl}_median_recall"] = float(np.nanmedian(results[f"{mdl}_recall"]))
+      for k in ("sin_angle", "precision", "recall"):
+        summary[f"{mdl}_median_{k}"] = float(np.nanmedian(results[f"{mdl}_{k}"]))
   if "vae" in models and "pcp" in models:
     v, p = results["vae_success"], results["pcp_success"]
     summary["cells_vae_succeeds_pcp_fails"] = int(np.sum(v & ~p))
     summary["cells_pcp_succeeds_vae_fails"] = int(np.sum(p & ~v))
     summary["frac_cells_vae_nmse_below_pcp"] = float(np.mean(
         results["vae_nmse"] < results["pcp_nmse"]))
+  return summary
+
+
+def run(config, workdir: str) -> dict:
+  """Runs the experiment described by ``config`` (``launch/configs/linear_phase_transition.py``):
+  train the networks → PCP → summarize → plot."""
+  validate(config)
+  t0 = time.time()
+  settings = settings_from_config(config)
+  io.start_run(workdir, config)
+  ranks = [int(r) for r in config.ranks]
+  nus = [float(v) for v in config.nus]
+  models = tuple(m for m in ALL_MODELS if m in config.models)
+  threshold = float(config.success_threshold)
+  results: dict[str, Any] = {"ranks": np.asarray(ranks), "nus": np.asarray(nus)}
+  nets, summary = _train_networks(config, settings, workdir, ranks, nus, models)
+  results.update(nets)
+  summary.update(success_threshold=threshold, grid_cells=len(ranks) * len(nus))
+  if "pcp" in models:
+    t_pcp = time.time()
+    results.update(io.cached_npz(workdir, "pcp", io.config_hash(config),
+                                 lambda: pcp_grid(settings, config, ranks, nus)))
+    summary["pcp_seconds"] = time.time() - t_pcp
+  summary.update(summarize(results, config, models))
   _plot(results, ranks, nus, models, threshold, os.path.join(workdir, "linear_nmse.png"),
         os.path.join(workdir, "linear_diagnostics.png"), int(config.eq13_refinements))
   summary["wall_seconds"] = time.time() - t0

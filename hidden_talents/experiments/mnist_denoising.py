@@ -179,22 +179,24 @@ def _sweep(config, settings: train.Settings, cells: train.Cell, clean: np.ndarra
                          labels=[dict(labels, nu=float(nu)) for nu in config.nus])
 
 
-def run(config, workdir: str) -> dict:
-  """Runs Figure 5 for ``config`` (``launch/configs/mnist_denoising.py``)."""
-  validate(config)
-  clean = load_digits(int(config.num_images))  # before anything is written: fails if no MNIST
-  t0 = time.time()
-  io.start_run(workdir, config)
-  nus = np.asarray([float(v) for v in config.nus])
-  taus = [int(t) for t in config.taus]
-  _, cells = corruption_cells(config)
-  results: dict[str, Any] = {"nus": nus, "taus": np.asarray(taus)}
-  summary: dict[str, Any] = {"num_images": int(config.num_images), "nus": nus.tolist()}
-
+def _train_vaes(config, cells, clean, workdir: str) -> tuple[dict[str, Any], dict]:
+  """One sweep per (decoder variance, τ) on the same corrupted X; the MSE autoencoder too when
+  ``config.mse_autoencoder``. Returns (results arrays, bookkeeping: curve entries, train seconds
+  and converged fractions per sweep)."""
+  nus, taus = [float(v) for v in config.nus], [int(t) for t in config.taus]
   dvs = [str(v) for v in config.decoder_variances]
-  results["decoder_variances"] = np.asarray(dvs)
-  vae_nmse, failed, histories, seconds, entries, converged = [], [], [], {}, [], {}
-  input_nmse = None
+  results: dict[str, Any] = {}
+  vae_nmse, failed, histories, input_nmse = [], [], [], None
+  book = {"entries": [], "seconds": {}, "converged": {}}
+
+  def record(res, name, tag, label):
+    book["seconds"][tag] = res.train_seconds
+    arrays, frac = learning.convergence(res, [name] * len(nus), prefix=f"{tag}_")
+    results.update(arrays)
+    book["converged"].update(frac)
+    book["entries"] += [(f"ν={nu:g}", label, res.curve_steps, res.curves.nmse[:, j])
+                        for j, nu in enumerate(nus)]
+
   for dv in dvs:
     rows = []
     for tau in taus:
@@ -206,12 +208,7 @@ def run(config, workdir: str) -> dict:
       input_nmse = res.eval.nmse_input
       failed.append(res.failed)
       histories.append(res.history)
-      seconds[tag] = res.train_seconds
-      arrays, frac = learning.convergence(res, [name] * len(nus), prefix=f"{tag}_")
-      results.update(arrays)
-      converged.update(frac)
-      entries += [(f"ν={nu:g}", name, res.curve_steps, res.curves.nmse[:, j])
-                  for j, nu in enumerate(nus)]
+      record(res, name, tag, name)
     vae_nmse.append(np.stack(rows))
   results.update(vae_nmse=np.stack(vae_nmse), input_nmse=input_nmse,
                  vae_failed=np.stack(failed), vae_loss_history=np.stack(histories))
@@ -220,64 +217,90 @@ def run(config, workdir: str) -> dict:
     res = _sweep(config, settings_from_config(config, 1, "shared"), ae_cells, clean, workdir,
                  tag="mse_ae", labels={"model": "mse_ae"})
     results.update(mse_ae_nmse=np.asarray(res.eval.nmse), mse_ae_failed=np.asarray(res.failed))
-    seconds["mse_ae"] = res.train_seconds
-    arrays, frac = learning.convergence(res, ["mse_ae"] * len(nus), prefix="mse_ae_")
-    results.update(arrays)
-    converged.update(frac)
-    entries += [(f"ν={nu:g}", "MSE AE", res.curve_steps, res.curves.nmse[:, j])
-                for j, nu in enumerate(nus)]
-  summary["converged_fraction"] = converged
-  learning.save_curves(workdir, entries, title="MNIST denoising: NMSE on the evaluation subset",
-                       references={f"ν={nu:g}": float(v) for nu, v in zip(nus, input_nmse)})
+    record(res, "mse_ae", "mse_ae", "MSE AE")
+  return results, book
 
+
+def _rpca_and_spectrum(config, cells, clean, workdir: str) -> dict[str, Any]:
+  """RPCA at its best λ per ν (cached by the data it depends on) and the digits' spectrum."""
   rpca_key = io.config_hash(config, ("num_images", "nus", "seed", "rpca"))
   t_rpca = time.time()
   rp = io.cached_npz(workdir, "rpca", rpca_key, lambda: rpca_nmse(
       corrupted_data(settings_from_config(config, 1), cells, clean)[0], clean, config))
-  summary["rpca_seconds"] = time.time() - t_rpca
-  results.update(rp)
+  out = dict(rp, rpca_seconds=np.float64(time.time() - t_rpca))
   best, arg = metrics.best_over(rp["rpca_nmse_by_lam"].T)  # a diverged λ (NaN) never wins
-  results["rpca_nmse"] = best
-  results["rpca_best_lam_factor"] = np.where(
+  out["rpca_nmse"] = best
+  out["rpca_best_lam_factor"] = np.where(
       arg >= 0, rp["rpca_lam_factors"][np.maximum(arg, 0)], np.nan)
-
   n_spec = int(config.spectrum_num_images) or int(config.num_images)
   spec = io.cached_npz(workdir, "spectrum", str(n_spec), lambda: {
       "singular_values": singular_values(load_digits(n_spec))})
-  results.update(singular_values=spec["singular_values"], spectrum_num_images=np.int64(n_spec))
-  sv = spec["singular_values"]
-  energy = np.cumsum(sv**2) / np.sum(sv**2)
-  summary["spectrum_rank_for_95pct_energy"] = int(np.searchsorted(energy, 0.95) + 1)
-  summary["spectrum_rank_for_99pct_energy"] = int(np.searchsorted(energy, 0.99) + 1)
+  out.update(singular_values=spec["singular_values"], spectrum_num_images=np.int64(n_spec))
+  return out
 
+
+def summarize(results: dict, config) -> dict[str, Any]:
+  """summary.json's science from the results: the NMSE table per ν and the VAE-vs-baseline
+  fractions (pure)."""
+  nus, taus = results["nus"], [int(t) for t in results["taus"]]
+  dvs = [str(v) for v in results["decoder_variances"]]
+  sv = results["singular_values"]
+  energy = np.cumsum(sv**2) / np.sum(sv**2)
+  summary: dict[str, Any] = {
+      "num_images": int(config.num_images), "nus": nus.tolist(), "decoder_variances": dvs,
+      "spectrum_rank_for_95pct_energy": int(np.searchsorted(energy, 0.95) + 1),
+      "spectrum_rank_for_99pct_energy": int(np.searchsorted(energy, 0.99) + 1),
+      "vae_failed_cells": int(results["vae_failed"].sum())}
   names = [(k, i, model_name(dv, t)) for k, dv in enumerate(dvs) for i, t in enumerate(taus)]
+  vae, rpca = results["vae_nmse"], results["rpca_nmse"]
   table = {}
   for j, nu in enumerate(nus):
-    row = {name: float(results["vae_nmse"][k, i, j]) for k, i, name in names}
+    row = {name: float(vae[k, i, j]) for k, i, name in names}
     if "mse_ae_nmse" in results:
       row["mse_ae"] = float(results["mse_ae_nmse"][j])
-    row.update(rpca=float(results["rpca_nmse"][j]), input=float(input_nmse[j]))
+    row.update(rpca=float(rpca[j]), input=float(results["input_nmse"][j]))
     table[f"{nu:g}"] = row
   summary["nmse"] = table
-  summary["decoder_variances"] = dvs
-  summary["vae_train_seconds"] = seconds
-  summary["vae_failed_cells"] = int(results["vae_failed"].sum())
   summary["frac_levels_vae_better_than_rpca"] = {
-      name.removeprefix("vae_"): float(np.mean(results["vae_nmse"][k, i] < results["rpca_nmse"]))
-      for k, i, name in names}
+      name.removeprefix("vae_"): float(np.mean(vae[k, i] < rpca)) for k, i, name in names}
   if "mse_ae_nmse" in results:
     summary["frac_levels_vae_better_than_mse_ae"] = {
-        name.removeprefix("vae_"): float(np.mean(results["vae_nmse"][k, i]
-                                                 < results["mse_ae_nmse"]))
+        name.removeprefix("vae_"): float(np.mean(vae[k, i] < results["mse_ae_nmse"]))
         for k, i, name in names}
   if 1 in taus and 5 in taus:
     i1, i5 = taus.index(1), taus.index(5)
     for k, dv in enumerate(dvs):
       key = "frac_levels_tau5_better_than_tau1" + ("" if dv == "optimal" else f"_{dv}")
-      summary[key] = float(np.mean(results["vae_nmse"][k, i5] < results["vae_nmse"][k, i1]))
-  summary["wall_seconds"] = time.time() - t0
-  summary["devices"] = [str(d) for d in jax.devices()]  # of every process
-  summary["processes"] = jax.process_count()
+      summary[key] = float(np.mean(vae[k, i5] < vae[k, i1]))
+  return summary
+
+
+def run(config, workdir: str) -> dict:
+  """Runs Figure 5 for ``config`` (``launch/configs/mnist_denoising.py``): train the VAEs (and
+  the MSE autoencoder) → RPCA and the spectrum → summarize → plot."""
+  validate(config)
+  clean = load_digits(int(config.num_images))  # before anything is written: fails if no MNIST
+  t0 = time.time()
+  io.start_run(workdir, config)
+  nus = np.asarray([float(v) for v in config.nus])
+  _, cells = corruption_cells(config)
+  results: dict[str, Any] = {"nus": nus, "taus": np.asarray([int(t) for t in config.taus]),
+                             "decoder_variances": np.asarray([str(v) for v in
+                                                              config.decoder_variances])}
+  trained, book = _train_vaes(config, cells, clean, workdir)
+  results.update(trained)
+  learning.save_curves(workdir, book["entries"],
+                       title="MNIST denoising: NMSE on the evaluation subset",
+                       references={f"ν={nu:g}": float(v)
+                                   for nu, v in zip(nus, results["input_nmse"])})
+  baselines = _rpca_and_spectrum(config, cells, clean, workdir)
+  rpca_seconds = float(baselines.pop("rpca_seconds"))
+  results.update(baselines)
+  summary = summarize(results, config)
+  summary.update(converged_fraction=book["converged"], vae_train_seconds=book["seconds"],
+                 rpca_seconds=rpca_seconds, wall_seconds=time.time() - t0,
+                 devices=[str(d) for d in jax.devices()],  # of every process
+                 processes=jax.process_count())
   io.atomic_write_npz(os.path.join(workdir, "results.npz"), results)
   plot_figure5(results, os.path.join(workdir, "fig5_mnist_denoising.png"))
   io.atomic_write_json(os.path.join(workdir, "summary.json"), summary)

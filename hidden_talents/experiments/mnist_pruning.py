@@ -118,32 +118,29 @@ def plot_fig2b(kappas, curves, *, path: str, title: str, active=None) -> None:
   plt.close(fig)
 
 
-def run(config, workdir: str) -> dict:
-  """Runs the κ sweep described by ``config`` (``launch/configs/mnist_pruning.py``)."""
-  validate(config)
-  data = load_data(config)
+def _variances(config) -> dict[str, str]:
+  """Each model's decoder variance (``pruning.decoder_variance_of``)."""
+  return {name: pruning.decoder_variance_of(name, str(config.decoder_variance))
+          for name in config.models}
+
+
+def compute(config, data: np.ndarray, workdir: str) -> tuple[dict[str, Any], list]:
+  """Trains every κ: one program per (κ, decoder variance), the models of
+  config.decoder_variance first (tag kappa<κ>, as before variants existed), then each
+  vae_<variant> (tag kappa<κ>_<variant>). Returns the results arrays and the curve entries."""
   n = data.shape[0]
-  if config.batch_size > n:
-    raise ValueError(f"batch_size ({config.batch_size}) exceeds the number of images ({n})")
-  t0 = time.time()
-  io.start_run(workdir, config)
   kappas = [int(k) for k in config.kappas]
   models = pruning.model_list(config)
   names = list(config.models)
   T, kmax = int(config.num_trials), max(kappas)
   shape = (len(names), len(kappas), T)
-  norms = np.full(shape + (kmax,), np.nan)
-  sig_mean = np.full(shape + (kmax,), np.nan)
-  sig_hist = np.full(shape + (train.Settings.hist_bins,), np.nan)
-  nmse = np.full(shape, np.nan)
-  failed = np.zeros(shape, bool)
-  seconds = np.zeros(len(kappas))
-  converged = np.zeros(shape, bool)
+  r = {"w1_col_norms": np.full(shape + (kmax,), np.nan),
+       "sigma_z_mean": np.full(shape + (kmax,), np.nan),
+       "sigma_z_hist": np.full(shape + (train.Settings.hist_bins,), np.nan),
+       "nmse": np.full(shape, np.nan), "failed": np.zeros(shape, bool),
+       "converged": np.zeros(shape, bool), "program_wall_seconds": np.zeros(len(kappas))}
   entries = []
-  # One program per (κ, decoder variance): the models of config.decoder_variance first (tag
-  # kappa<κ>, as before variants existed), then each vae_<variant> (tag kappa<κ>_<variant>).
-  variance = {name: pruning.decoder_variance_of(name, str(config.decoder_variance))
-              for name in names}
+  variance = _variances(config)
   groups: dict[str, list[int]] = {}
   for i, name in enumerate(names):
     groups.setdefault(variance[name], []).append(i)
@@ -154,40 +151,46 @@ def run(config, workdir: str) -> dict:
                                seed=int(config.seed), num_trials=T,
                                num_steps=int(config.num_steps), workdir=workdir, tag=tag,
                                checkpoint_every=int(config.checkpoint_every), data=data)
-      norms[idx, a, :, :k] = out["w1_col_norms"]
-      sig_mean[idx, a, :, :k] = out["sigma_z_mean"]
-      sig_hist[idx, a] = out["sigma_z_hist"]
-      nmse[idx, a] = out["nmse"]
-      failed[idx, a] = out["failed"]
-      converged[idx, a] = out["converged"]
-      seconds[a] += out["wall_seconds"]
+      r["w1_col_norms"][idx, a, :, :k] = out["w1_col_norms"]
+      r["sigma_z_mean"][idx, a, :, :k] = out["sigma_z_mean"]
+      for key in ("sigma_z_hist", "nmse", "failed", "converged"):
+        r[key][idx, a] = out[key]
+      r["program_wall_seconds"][a] += out["wall_seconds"]
       entries += [(f"κ={k}", f"{names[i]} trial {t}", out["curve_steps"],
                    out["curve_nmse"][:, j, t]) for j, i in enumerate(idx) for t in range(T)]
   thr = float(config.threshold)
-  nonzero = metrics.nonzero_from_norms(np.nan_to_num(norms, nan=0.0), threshold=thr).astype(float)
-  nonzero = np.where(failed, np.nan, nonzero)
-  mean = metrics.masked_mean(nonzero, failed)  # (model, κ)
-  near0, near1 = metrics.sigma_z_fractions(sig_hist, train.Settings.hist_range)
-  results = {"models": np.asarray(names), "kappas": np.asarray(kappas), "w1_col_norms": norms,
-             "nonzero": nonzero, "nonzero_mean": mean, "sigma_z_mean": sig_mean,
-             "sigma_z_hist": sig_hist, "sigma_z_frac_near0": near0,
-             "sigma_z_frac_near1": near1, "nmse": nmse, "failed": failed, "converged": converged,
-             "program_wall_seconds": seconds, "num_images": np.int64(n),
-             "threshold": np.float64(thr)}
-  summary: dict[str, Any] = {"threshold": thr, "num_images": n, "num_trials": T,
-                             "kappas": kappas, "models": names,
+  nonzero = metrics.nonzero_from_norms(np.nan_to_num(r["w1_col_norms"], nan=0.0),
+                                       threshold=thr).astype(float)
+  nonzero = np.where(r["failed"], np.nan, nonzero)
+  near0, near1 = metrics.sigma_z_fractions(r["sigma_z_hist"], train.Settings.hist_range)
+  r.update({"models": np.asarray(names), "kappas": np.asarray(kappas), "nonzero": nonzero,
+            "nonzero_mean": metrics.masked_mean(nonzero, r["failed"]),  # (model, κ)
+            "sigma_z_frac_near0": near0, "sigma_z_frac_near1": near1,
+            "num_images": np.int64(n), "threshold": np.float64(thr)})
+  return r, entries
+
+
+def _label(name: str, config) -> str:
+  dv = _variances(config)[name]
+  if name == "ae":
+    return f"AE (Σz = 0, C2 = {float(config.ae_c2):g})"
+  return f"VAE, Σx {dv}" + (" (paper)" if dv == "optimal" else "")
+
+
+def summarize(r: dict, config) -> dict[str, Any]:
+  """summary.json from the results: per model the mean nonzero columns, the plateau, NMSE and
+  (VAEs) the active latent dimensions per κ."""
+  names, kappas = list(r["models"]), [int(k) for k in r["kappas"]]
+  nonzero, mean, failed, nmse = r["nonzero"], r["nonzero_mean"], r["failed"], r["nmse"]
+  summary: dict[str, Any] = {"threshold": float(config.threshold),
+                             "num_images": int(r["num_images"]),
+                             "num_trials": int(config.num_trials), "kappas": kappas,
+                             "models": names,
                              "pixel_scaling": f"pixels / {float(config.pixel_scale):g}",
-                             "alpha": float(config.alpha),
-                             "decoder_variance": variance,
-                             "converged_fraction": {name: float(np.mean(converged[i]))
+                             "alpha": float(config.alpha), "decoder_variance": _variances(config),
+                             "converged_fraction": {name: float(np.mean(r["converged"][i]))
                                                     for i, name in enumerate(names)}}
-  learning.save_curves(workdir, entries, title="MNIST pruning: NMSE of μx(μz(x)) per κ")
-  curves, active = [], []
   for i, name in enumerate(names):
-    label = (f"AE (Σz = 0, C2 = {float(config.ae_c2):g})" if name == "ae"
-             else f"VAE, Σx {variance[name]}" + (" (paper)" if variance[name] == "optimal"
-                                                 else ""))
-    curves.append((label, nonzero[i]))
     summary[f"{name}_nonzero_mean"] = {str(k): mean[i, a] for a, k in enumerate(kappas)}
     summary[f"{name}_nonzero_per_trial"] = {str(k): nonzero[i, a].tolist()
                                             for a, k in enumerate(kappas)}
@@ -196,17 +199,47 @@ def run(config, workdir: str) -> dict:
     summary[f"{name}_plateau"] = plateau(np.asarray(kappas), mean[i])
   for i, name in enumerate(names):
     if name.startswith("vae"):
-      dims = np.asarray(kappas, float)[:, None] * near0[i]  # (κ, trial) active dimensions
-      active.append((curves[i][0], np.where(failed[i], np.nan, dims)))
+      dims = _active_dims(r, i)
       summary[f"{name}_sigma_z_dims_below_{metrics.SIGMA_Z_NEAR_ZERO:g}"] = {
           str(k): metrics.masked_mean(dims[a], failed[i, a]) for a, k in enumerate(kappas)}
   summary["failed_runs"] = int(np.sum(failed))
+  return summary
+
+
+def _active_dims(r: dict, i: int) -> np.ndarray:
+  """(κ, trial) latent dimensions with σz² below the near-zero threshold, model ``i``."""
+  return np.asarray(r["kappas"], float)[:, None] * r["sigma_z_frac_near0"][i]
+
+
+def plot(r: dict, config, workdir: str) -> None:
+  """Figure 2b: nonzero W₁ columns vs κ per model, and the VAEs' active latent dimensions."""
+  names, kappas = list(r["models"]), [int(k) for k in r["kappas"]]
+  curves = [(_label(name, config), r["nonzero"][i]) for i, name in enumerate(names)]
+  active = [(curves[i][0], np.where(r["failed"][i], np.nan, _active_dims(r, i)))
+            for i, name in enumerate(names) if name.startswith("vae")]
+  enc = "-".join(str(int(w)) for w in config.encoder_widths)
+  plot_fig2b(kappas, curves, path=os.path.join(workdir, "fig2b_nonzero_vs_kappa.png"),
+             title=f"Figure 2b: MNIST (n = {int(r['num_images'])}, encoder {enc}, "
+                   f"{int(config.num_trials)} trials)", active=active)
+
+
+def run(config, workdir: str) -> dict:
+  """Runs the κ sweep described by ``config`` (``launch/configs/mnist_pruning.py``):
+  compute → summarize → plot."""
+  validate(config)
+  data = load_data(config)
+  n = data.shape[0]
+  if config.batch_size > n:
+    raise ValueError(f"batch_size ({config.batch_size}) exceeds the number of images ({n})")
+  t0 = time.time()
+  io.start_run(workdir, config)
+  results, entries = compute(config, data, workdir)
+  summary = summarize(results, config)
+  learning.save_curves(workdir, entries, title="MNIST pruning: NMSE of μx(μz(x)) per κ")
   summary["wall_seconds"] = time.time() - t0
   summary["devices"] = [str(d) for d in jax.devices()]  # of every process
   summary["processes"] = jax.process_count()
-  enc = "-".join(str(int(w)) for w in config.encoder_widths)
-  plot_fig2b(kappas, curves, path=os.path.join(workdir, "fig2b_nonzero_vs_kappa.png"),
-             title=f"Figure 2b: MNIST (n = {n}, encoder {enc}, {T} trials)", active=active)
+  plot(results, config, workdir)
   io.atomic_write_npz(os.path.join(workdir, "results.npz"), results)
   io.atomic_write_json(os.path.join(workdir, "summary.json"), summary)
   return summary
