@@ -392,6 +392,20 @@ def _check_run_args(settings: train.Settings, cells: train.Cell, *, num_steps: i
   return check_data(settings, data)
 
 
+def _place_data(compiled: Compiled, data: np.ndarray | None):
+  """The fixed data table on the device(s): replicated on every device of the mesh."""
+  if data is None:
+    return None
+  if compiled.sharding is None:
+    return jax.device_put(data)
+  return distributed.put(data, NamedSharding(compiled.sharding.mesh, PartitionSpec()))
+
+
+def _place_cells(compiled: Compiled, gcells: train.Cell) -> train.Cell:
+  """A group's cells sharded over the mesh (host arrays on one device)."""
+  return gcells if compiled.sharding is None else distributed.put(gcells, compiled.sharding)
+
+
 def _pad(idx: np.ndarray, size: int) -> np.ndarray:
   return np.concatenate([idx, np.full(size - len(idx), idx[-1])])
 
@@ -474,17 +488,13 @@ def run_sweep(
   num_chunks = -(-num_steps // settings.chunk_steps)
   eval_every = eval_every or auto_eval_every(num_chunks)
   fp = fingerprint(settings, cells, num_chunks * settings.chunk_steps, data)
-  if data is not None:
-    data = (jax.device_put(data) if compiled.sharding is None else
-            distributed.put(data, NamedSharding(compiled.sharding.mesh, PartitionSpec())))
+  data = _place_data(compiled, data)
   log = None if workdir is None else curves.MetricsLog(workdir, tag, labels)
   groups, params_all, train_seconds, chunks_run = [], [], 0.0, 0
   n_groups = -(-total // group)
   for g in range(n_groups):
     lo, hi = g * group, min((g + 1) * group, total)
-    gcells = take(cells, _pad(np.arange(lo, hi), group_padded))
-    if compiled.sharding is not None:
-      gcells = distributed.put(gcells, compiled.sharding)
+    gcells = _place_cells(compiled, take(cells, _pad(np.arange(lo, hi), group_padded)))
     store = GroupStore(workdir, tag, g, fp)
     done = store.load_done(hi - lo)
     template = jax.eval_shape(compiled.init, gcells)
