@@ -9,6 +9,7 @@
   python bench/sweep_bench.py devices      # the same grid on 1/2/4 forced host devices
   python bench/sweep_bench.py estimate     # FLOP-based estimate of the paper-scale Figure 1
   python bench/sweep_bench.py xlaflags     # XLA CPU flags and bf16 matmuls vs the default, paired
+  python bench/sweep_bench.py evalcost     # evaluation / curve point vs one training chunk
   python bench/sweep_bench.py all
 
 Every timing is the median of ``--repeats`` timed calls of one compiled chunk (``chunk_steps``
@@ -317,6 +318,34 @@ def cmd_xlaflags(args) -> list[dict]:
   return rows
 
 
+def cmd_evalcost(args) -> list[dict]:
+  """One full-data evaluation and one learning-curve point against one training chunk of the
+  sweep's own compiled programs (``sweep.compile_sweep``, the cells on the mesh as in run_sweep)
+  at the quick preset's sizes (n = 2000, eval batch 1000, curve subset 1000)."""
+  s = settings_for(args.size, chunk_steps=args.chunk_steps)
+  s = dataclasses.replace(s, eval_batch_size=1000, eval_subset=1000)
+  cells = grid_cells(args.cells)
+  data, slot = sweep.clean_data_table(s, cells)
+  cells = cells._replace(data_slot=slot)
+  compiled = sweep.compile_sweep(s)
+  n = sweep.num_cells(cells)
+  pad = -(-n // compiled.num_devices) * compiled.num_devices
+  gcells = sweep._place_cells(compiled, sweep.take(cells, sweep._pad(np.arange(n), pad)))  # noqa: SLF001
+  data = sweep._place_data(compiled, data)  # noqa: SLF001
+  state = compiled.init(gcells)
+  row = {"bench": "evalcost", "size": args.size, "cells": n, "chunk_steps": args.chunk_steps,
+         "num_samples": s.num_samples}
+  for name, fn in (("chunk", lambda: compiled.chunk(jax.tree.map(jnp.copy, state), gcells,
+                                                    data)[1]),
+                   ("evaluate", lambda: compiled.evaluate(state, gcells, data)),
+                   ("curve_point", lambda: compiled.curve(state, gcells, data))):
+    jax.block_until_ready(fn())
+    row[f"{name}_seconds"] = _median_time(fn, args.repeats)
+  row["evaluate_over_chunk"] = row["evaluate_seconds"] / row["chunk_seconds"]
+  row["curve_over_chunk"] = row["curve_point_seconds"] / row["chunk_seconds"]
+  return [_emit({**row, "load": _load()})]
+
+
 def cmd_estimate(args) -> list[dict]:
   """Paper-scale Figure 1: 10 κ × 10 ν × (VAE + 2 AEs × 5 C2) cells, 2·10⁶ steps of batch 100."""
   s = settings_for("paper", chunk_steps=1)
@@ -341,7 +370,7 @@ def _emit(row: dict) -> dict:
 COMMANDS = {"throughput": cmd_throughput, "peak": cmd_peak, "efficiency": cmd_efficiency,
             "datagen": cmd_datagen, "memory": cmd_memory, "scaling": cmd_scaling,
             "devices": cmd_devices, "estimate": cmd_estimate, "_memchild": cmd_memchild,
-            "xlaflags": cmd_xlaflags, "_devchild": cmd_devchild}
+            "xlaflags": cmd_xlaflags, "evalcost": cmd_evalcost, "_devchild": cmd_devchild}
 
 
 def main() -> None:
