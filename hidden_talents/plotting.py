@@ -61,6 +61,63 @@ def heatmaps(
   plt.close(fig)
 
 
+def sigma_histograms(
+    hists: np.ndarray,
+    *,
+    edges: np.ndarray,
+    kappas: Sequence[int],
+    nus: Sequence[float],
+    path: str,
+) -> None:
+  """Figure 3: log-scale histograms of diag Σz; ``hists[r, c]`` is the (bins,) count array for
+  κ = kappas[r], ν = nus[c] (NaN rows are shown as 'not run')."""
+  rows, cols = len(kappas), len(nus)
+  fig, axes = plt.subplots(rows, cols, figsize=(3.0 * cols, 2.2 * rows), squeeze=False,
+                           sharex=True)
+  centers = 0.5 * (edges[:-1] + edges[1:])
+  for r, kappa in enumerate(kappas):
+    for c, nu in enumerate(nus):
+      ax = axes[r, c]
+      h = np.asarray(hists[r, c], dtype=float)
+      if not np.all(np.isfinite(h)):
+        ax.text(0.5, 0.5, "not run", ha="center", va="center", transform=ax.transAxes)
+      else:
+        ax.bar(centers, np.maximum(h, 0), width=np.diff(edges), color="tab:blue")
+        ax.set_yscale("log")
+      ax.set_title(f"κ={kappa}, ν={nu:g}", fontsize=8)
+      if r == rows - 1:
+        ax.set_xlabel("log10 diag Σz")
+  fig.suptitle("Figure 3: encoder variances (VAE)")
+  fig.tight_layout()
+  io.atomic_savefig(fig, path, dpi=110)
+  plt.close(fig)
+
+
+def sorted_curves(
+    curves: Sequence[tuple[str, np.ndarray]],
+    *,
+    path: str,
+    xlabel: str,
+    ylabel: str,
+    title: str,
+    logy: bool = False,
+) -> None:
+  """Sorted-value curves (Figure 2a column norms, Figure 4 mean Σz): one line per (label,
+  values)."""
+  fig, ax = plt.subplots(figsize=(5, 3.5))
+  for label, values in curves:
+    v = np.sort(np.asarray(values, dtype=float))
+    ax.plot(np.arange(1, len(v) + 1), v, marker=".", label=label)
+  ax.set_xlabel(xlabel)
+  ax.set_ylabel(ylabel)
+  ax.set_title(title)
+  if logy:
+    ax.set_yscale("log")
+  ax.legend(fontsize=7)
+  fig.tight_layout()
+  io.atomic_savefig(fig, path, dpi=120)
+
+
 def rpca_success_map(panels: Sequence[tuple[str, np.ndarray]], **kwargs) -> None:
   """Phase-transition success maps (Candès et al. 2011, Fig. 1 convention): white = every trial
   succeeded, black = every trial failed. ``panels`` is a list of (title, fraction[len(y), len(x)]);
