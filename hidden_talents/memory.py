@@ -42,7 +42,6 @@ def _peak(compiled) -> int:
 def group_bytes(settings: train.Settings, cells_on_device: int) -> GroupBytes:
   """XLA's memory analysis of the chunk and evaluation programs for ``cells_on_device`` cells
   (compiled for the default device; nothing is run or allocated)."""
-
   fns = train.make_train(settings)
   cells = sweep.make_cells([sweep.CellInfo("vae", 1.0, 1, 0.1, 0)] * cells_on_device)
   state = jax.eval_shape(jax.vmap(fns.init), cells)
@@ -93,7 +92,6 @@ def fit_cells_per_group(settings: train.Settings, num_cells: int, *,
   """
   if num_cells <= 0:
     raise ValueError(f"num_cells must be positive, got {num_cells}")
-
   devices = num_devices or len(jax.devices())
   budget = device_budget_bytes() if budget_bytes is None else int(budget_bytes)
   model = memory_model(settings) if model is None else model

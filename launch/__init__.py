@@ -19,7 +19,7 @@ resumed one) loads its compiled programs from disk instead of compiling them aga
 ``~/.cache/hidden_talents/jax`` (``$XDG_CACHE_HOME`` honoured), and programs that took at least
 ``JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS`` (default here 0.2 s) to compile are kept. A cached
 program is the same executable, so results are unchanged. ``HT_COMPILE_CACHE=off`` turns it off.
-(``bench/compile_cache_bench.py``, BENCHMARKS.md.)
+(``bench/whole_process_bench.py`` measures it; BENCHMARKS.md.)
 """
 
 import os
