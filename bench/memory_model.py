@@ -16,6 +16,7 @@ import json
 import jax
 
 from hidden_talents import memory
+from hidden_talents.data import stream
 from hidden_talents.experiments import phase_transition
 from launch.configs import phase_transition as configs
 
@@ -43,7 +44,7 @@ def main() -> None:
     for gib in args.budget_gib.split(","):
       budget = int(0.8 * float(gib) * 2**30)
       row[f"cells_per_device_in_0.8x{gib}GiB"] = int(
-          (budget - model.intercept - memory.sweep.CACHE_BYTES) // model.per_cell)
+          (budget - model.intercept - stream.CACHE_BYTES) // model.per_cell)
     print(json.dumps(row), flush=True)
 
 

@@ -8,7 +8,7 @@ relative to the library's ``train.make_train(...).run_chunk``:
 
 * ``library`` — ``run_chunk`` with streamed data, finiteness checked once per chunk;
 * ``library_cached`` — the same with the clean manifolds precomputed into a per-manifold table
-  (``sweep.clean_data_table``, what ``run_sweep`` does when it fits; outliers still streamed);
+  (``stream.clean_table``, what ``run_sweep`` does when it fits; outliers still streamed);
 * ``per_step_check`` — the same step with the earlier per-step check (loss and every gradient
   leaf tested, then every parameter and Adam moment selected with ``where`` at every step);
 * ``no_check`` — no finiteness check at all (a lower bound for any NaN isolation);
@@ -35,8 +35,8 @@ import numpy as np  # noqa: E402
 import optax  # noqa: E402
 
 from bench.sweep_bench import grid_cells, settings_for  # noqa: E402
-from hidden_talents import sweep, train  # noqa: E402
-from hidden_talents.data import manifold  # noqa: E402
+from hidden_talents import train  # noqa: E402
+from hidden_talents.data import stream  # noqa: E402
 
 
 def reference_chunk(fns: train.TrainFns, *, check: str, fixed_data: bool):
@@ -46,9 +46,7 @@ def reference_chunk(fns: train.TrainFns, *, check: str, fixed_data: bool):
   grad_fn = jax.value_and_grad(fns.loss, has_aux=True)
 
   def run_chunk(state, cell, data):
-    gen = None if fixed_data else manifold.init_generator(
-        cell.data_key, cell.kappa, kappa_max=s.kappa_max, widths=s.generator_widths,
-        data_dim=s.data_dim)
+    gen = None if fixed_data else stream.generator(s.data_spec, cell)
 
     def step(st, _):
       k_idx, k_eps = jax.random.split(jax.random.fold_in(cell.train_key, st.step))
@@ -84,7 +82,7 @@ def main() -> None:
   cells = grid_cells(a.cells)
   data = jnp.asarray(np.random.default_rng(0).normal(size=(s.num_samples, s.data_dim)),
                      jnp.float32)
-  table, slot = sweep.clean_data_table(s, cells)
+  table, slot = stream.clean_table(s.data_spec, cells)
   cached_cells = cells._replace(data_slot=slot)
   variants = {
       "library": lambda st, c, d: fns.run_chunk(st, c),

@@ -39,6 +39,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from hidden_talents import sweep, train  # noqa: E402
+from hidden_talents.data import stream  # noqa: E402
 
 # Layer widths (r1, r2): decoder D1(r1)-D2(r2), encoder E1(r2)-E2(r1), as in the sweep's configs.
 SIZES = {"quick": (50, 100), "diagnostic": (100, 200), "paper": (1000, 2000)}
@@ -254,7 +255,7 @@ def cmd_devchild(args) -> list[dict]:
   cells = grid_cells(args.cells)
   data = None
   if args.table:  # the clean-data table run_sweep uses when it fits (the usual case)
-    data, slot = sweep.clean_data_table(s, cells)
+    data, slot = stream.clean_table(s.data_spec, cells)
     cells = cells._replace(data_slot=slot)
   v = time_vmapped(s, cells, args.repeats, data=data)
   row = {"devices": jax.local_device_count(), "seconds_per_chunk": v["seconds_per_chunk"],
@@ -325,7 +326,7 @@ def cmd_evalcost(args) -> list[dict]:
   s = settings_for(args.size, chunk_steps=args.chunk_steps)
   s = dataclasses.replace(s, eval_batch_size=1000, eval_subset=1000)
   cells = grid_cells(args.cells)
-  data, slot = sweep.clean_data_table(s, cells)
+  data, slot = stream.clean_table(s.data_spec, cells)
   cells = cells._replace(data_slot=slot)
   compiled = sweep.compile_sweep(s)
   n = sweep.num_cells(cells)

@@ -9,7 +9,7 @@ in g, because the cells are vmapped, so two compilations give the model
 
 and ``fit_cells_per_group`` picks the largest g with bytes(g) ≤ budget. The budget is a fraction
 of the device's memory limit, or of host memory on a CPU. A fixed data table, which is replicated
-to every device and is at most ``sweep.CACHE_BYTES``, is counted in the intercept.
+to every device and is at most ``stream.CACHE_BYTES``, is counted in the intercept.
 ``bench/memory_model.py`` prints the model at the tiny, quick and paper widths (BENCHMARKS.md).
 """
 
@@ -21,6 +21,7 @@ from typing import NamedTuple
 import jax
 
 from hidden_talents import sweep, train
+from hidden_talents.data import stream
 
 
 class GroupBytes(NamedTuple):
@@ -95,7 +96,7 @@ def fit_cells_per_group(settings: train.Settings, num_cells: int, *,
   devices = num_devices or len(jax.devices())
   budget = device_budget_bytes() if budget_bytes is None else int(budget_bytes)
   model = memory_model(settings) if model is None else model
-  extra = sweep.CACHE_BYTES if data_bytes is None else int(data_bytes)
+  extra = stream.CACHE_BYTES if data_bytes is None else int(data_bytes)
   per_device = (budget - model.intercept - extra) // model.per_cell
   if per_device < 1:
     raise ValueError(

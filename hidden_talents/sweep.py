@@ -29,12 +29,11 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from hidden_talents import curves, distributed, io, train
-from hidden_talents.data import manifold
+from hidden_talents.data import stream
 from hidden_talents.objectives.unified import LossCoefficients, model_coefficients
 
 
@@ -144,38 +143,6 @@ def check_data(settings: train.Settings, data) -> np.ndarray | None:
     bad = np.argwhere(~np.isfinite(data))[0]
     raise ValueError(f"data contains NaN or Inf (first at row {bad[0]}, column {bad[1]})")
   return data
-
-
-# Streamed manifolds are cached as a (slots, n, d) table when it, and one slot's generator
-# activations, fit in this many bytes (bench/step_breakdown.py: streaming the clean data costs
-# ~18 % of a quick-size step).
-CACHE_BYTES = 256 * 2**20
-
-
-def clean_data_table(settings: train.Settings, cells: train.Cell,
-                     max_bytes: int = CACHE_BYTES) -> tuple[np.ndarray, np.ndarray] | None:
-  """The clean samples of every distinct manifold among ``cells``, or None if too large.
-
-  A manifold is fixed by (data key, κ), so cells that differ only in model, C2 or ν share one.
-  Returns (table (slots, n, d) float32, slot (cells,) int32) with table[slot[c], i] equal to the
-  streamed sample i of cell c (``manifold.sample_clean``, up to float rounding), or None when the
-  table or one slot's generator activations would exceed ``max_bytes``.
-  """
-  n, d = settings.num_samples, settings.data_dim
-  ident = np.concatenate([np.asarray(cells.data_key).reshape(num_cells(cells), -1),
-                          np.asarray(cells.kappa).reshape(-1, 1)], axis=1)
-  uniq, first, slot = np.unique(ident, axis=0, return_index=True, return_inverse=True)
-  widest = max((settings.data_dim, *settings.generator_widths))
-  if 4 * len(uniq) * n * d > max_bytes or 4 * n * widest > max_bytes:
-    return None
-
-  def one(cell):
-    gen = manifold.init_generator(cell.data_key, cell.kappa, kappa_max=settings.kappa_max,
-                                  widths=settings.generator_widths, data_dim=d)
-    return manifold.sample_clean(gen, cell.data_key, jnp.arange(n))[1]
-
-  table = jax.jit(lambda c: jax.lax.map(one, c))(take(cells, first))
-  return np.asarray(table, np.float32), np.asarray(slot, np.int32).reshape(-1)
 
 
 def _mesh() -> Mesh | None:
@@ -438,7 +405,7 @@ def run_sweep(
     stop_after_chunks: int | None = None,
     data=None,
     return_params: bool = False,
-    cache_bytes: int = CACHE_BYTES,
+    cache_bytes: int = stream.CACHE_BYTES,
     eval_every: int = 0,
     labels: Sequence[dict] | None = None,
     refit_head: bool = False,
@@ -461,7 +428,7 @@ def run_sweep(
     return_params: also return the trained parameters (``SweepResult.params``, numpy leaves with
       a leading cell axis); they are then kept in the finished groups' files too.
     cache_bytes: without ``data``, the streamed manifolds are computed once into a table
-      (``clean_data_table``) when it fits in this many bytes; 0 = always stream. Results agree
+      (``stream.clean_table``) when it fits in this many bytes; 0 = always stream. Results agree
       with streaming to float rounding (which training amplifies).
     eval_every: chunks between learning-curve points (``train.CurveMetrics`` on the first
       ``settings.eval_subset`` samples); 0 = about 25 points per run. The powers of two and the
@@ -478,7 +445,7 @@ def run_sweep(
   t_start = time.time()
   total = num_cells(cells)
   if data is None and cache_bytes > 0:
-    cached = clean_data_table(settings, cells, cache_bytes)
+    cached = stream.clean_table(settings.data_spec, cells, cache_bytes)
     if cached is not None:
       data, slot = cached
       cells = cells._replace(data_slot=slot)  # every cell reads its rows of the shared table

@@ -17,14 +17,16 @@ functions of array arguments only:
 
 A cell is described by arrays (``Cell``): manifold dimension κ, outlier ratio ν, PRNG keys and the
 model's loss coefficients; so ``jax.vmap`` over cells trains a whole grid (several models
-included) as one program. Data is streamed: every batch is generated from (key, sample index).
+included) as one program. Data is streamed: every batch is generated from (key, sample index) by
+``data.stream.sample`` with the data's own settings ``Settings.data_spec`` (the one data stream
+that evaluation, the sweep's cache, the baselines and the checks read too).
 
 Fixed-dataset mode: ``run_chunk``, ``evaluate`` and ``sample_batch`` take an optional ``data``
 argument, a (n, d) array of clean rows shared by every cell (vmap it with ``in_axes=None``). Sample
 i of a cell is then ``data[i]`` instead of the ground-truth decoder's output, corrupted by the
 cell's ν with the same streamed outliers (MNIST, users' own matrices). A (slots, n, d) table is
 indexed by each cell's ``data_slot`` instead: the sweep uses one to cache the streamed manifolds
-when they fit in memory (``sweep.clean_data_table``).
+when they fit in memory (``stream.clean_table``).
 
 The decoder variance (``Settings.decoder_variance``: 'optimal', 'learned' or 'shared', see
 ``objectives.unified``) is static: it selects the data term's branch and the decoder's variance
@@ -39,6 +41,7 @@ unaffected.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -49,7 +52,7 @@ import numpy as np
 import optax
 
 from hidden_talents import metrics, models
-from hidden_talents.data import corrupt, manifold
+from hidden_talents.data import stream
 from hidden_talents.objectives.unified import (
   LossCoefficients,
   check_decoder_variance,
@@ -125,13 +128,7 @@ class Settings:
       raise ValueError(f"weight_decay must be ≥ 0, got {self.weight_decay!r}")
     if self.loss_reduction not in ("mean", "sum"):
       raise ValueError(f"loss_reduction must be 'mean' or 'sum', got {self.loss_reduction!r}")
-    if self.outliers not in ("gaussian", "uniform"):
-      raise ValueError(f"outliers must be 'gaussian' or 'uniform', got {self.outliers!r}")
-    if not (self.outlier_scale > 0 and math.isfinite(self.outlier_scale)):
-      raise ValueError(f"outlier_scale must be finite and > 0, got {self.outlier_scale!r}")
-    low, high = self.uniform_range
-    if not (math.isfinite(low) and math.isfinite(high) and low < high):
-      raise ValueError(f"uniform_range must be finite with low < high, got {self.uniform_range!r}")
+    _ = self.data_spec  # validates outliers, outlier_scale, uniform_range (stream.DataSpec)
     if self.lr_schedule not in LR_SCHEDULES:
       raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
     if self.lr_schedule != "constant":
@@ -149,11 +146,32 @@ class Settings:
       raise ValueError(
           f"batch_size ({self.batch_size}) must not exceed num_samples ({self.num_samples})")
 
+  @property
+  def data_spec(self) -> stream.DataSpec:
+    """The settings of the cells' data alone (``data.stream``): shapes, generator, outliers."""
+    return stream.DataSpec(
+        data_dim=int(self.data_dim), kappa_max=int(self.kappa_max),
+        generator_widths=tuple(self.generator_widths), num_samples=int(self.num_samples),
+        outliers=self.outliers, outlier_scale=self.outlier_scale,
+        uniform_range=tuple(self.uniform_range))
+
 
 class Cell(NamedTuple):
-  """One training run. Every field is an array, so a grid is a ``Cell`` with a leading axis."""
+  """One training run. Every field is an array, so a grid is a ``Cell`` with a leading axis.
 
-  kappa: jax.Array  # int32, manifold dimension κ ≤ kappa_max
+  ``kappa`` is the latent size of the data's generator (``data.stream``), ≤ ``kappa_max``, and it
+  seeds the cell's keys (``sweep.cell_keys``). Its meaning depends on the experiment (the name is
+  kept: it is in checkpoints and fingerprints):
+
+  * ``phase_transition``, ``latent_pruning``: the manifold dimension κ of the nonlinear ground
+    truth (Sec. 5.1);
+  * ``linear_phase_transition``: the rank r of L (``generator_widths=()``: an affine generator
+    with its latent masked to r);
+  * ``mnist_pruning``: the model's latent size κ (fixed data: it only seeds the keys);
+  * ``mnist_denoising``, ``decompose``: a dummy 1 (fixed data: it only seeds the keys).
+  """
+
+  kappa: jax.Array  # int32, the generator's latent size: κ, rank r or a dummy 1 (see above)
   nu: jax.Array  # float32, outlier ratio ν ∈ [0, 1)
   data_key: jax.Array  # uint32[2]: ground-truth decoder and latent samples
   corrupt_key: jax.Array  # uint32[2]: outlier mask and values
@@ -161,7 +179,7 @@ class Cell(NamedTuple):
   train_key: jax.Array  # uint32[2]: batches and reparameterisation noise
   coeffs: LossCoefficients
   # int32: this cell's row of a (slots, n, d) table of clean data given as ``data`` (the sweep's
-  # cache of streamed manifolds, ``sweep.clean_data_table``); unused otherwise.
+  # cache of streamed manifolds, ``stream.clean_table``); unused otherwise.
   data_slot: Any = np.int32(0)
   # float32: KL warm-up (Bowman et al. 2016): the latent penalty (kl, c2, c1 terms) is scaled by
   # β = min(1, step / kl_warmup) during training; 0 = off (the paper's protocol, β = 1).
@@ -284,36 +302,13 @@ def make_train(s: Settings) -> TrainFns:
   model = make_model(s)
   tx = make_optimizer(s)
 
-  def generator(cell: Cell) -> manifold.GeneratorParams:
-    return manifold.init_generator(
-        cell.data_key, cell.kappa, kappa_max=s.kappa_max, widths=s.generator_widths,
-        data_dim=s.data_dim)
-
-  def check_data(data):
-    if data is None:
-      return
-    if data.ndim not in (2, 3) or tuple(data.shape[-2:]) != (s.num_samples, s.data_dim):
-      raise ValueError(f"data must have shape (num_samples, data_dim) = "
-                       f"({s.num_samples}, {s.data_dim}) or (slots, num_samples, data_dim), got "
-                       f"{tuple(data.shape)}")
+  spec = s.data_spec
+  generator = functools.partial(stream.generator, spec)
+  check_data = functools.partial(stream.check_data, spec)
 
   def sample_batch(cell: Cell, indices: jax.Array, gen=None, data=None):
-    """(x, l, mask) for sample indices of this cell: l from the generator, ``data[indices]``, or
-    ``data[cell.data_slot, indices]`` for a (slots, n, d) table."""
-    if data is None:
-      gen = generator(cell) if gen is None else gen
-      _, l = manifold.sample_clean(gen, cell.data_key, indices)
-    else:
-      check_data(data)
-      l = jnp.take(data, indices, axis=0) if data.ndim == 2 else data[cell.data_slot, indices]
-    if s.outliers == "gaussian":
-      x, mask = corrupt.gaussian_outliers(cell.corrupt_key, indices, l, cell.nu)
-      if s.outlier_scale != 1.0:  # gross outliers: scale the replaced entries only
-        x = jnp.where(mask, s.outlier_scale * x, x)
-    else:
-      low, high = s.uniform_range
-      x, mask = corrupt.uniform_outliers(cell.corrupt_key, indices, l, cell.nu, low=low, high=high)
-    return x, l, mask
+    """(x, l, mask) for sample indices of this cell: ``stream.sample`` with ``s.data_spec``."""
+    return stream.sample(spec, cell, indices, gen, data)
 
   def init(cell: Cell) -> TrainState:
     params = model.init(cell.init_key, jnp.zeros((1, s.data_dim)))

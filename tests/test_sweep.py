@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from hidden_talents import sweep, train
+from hidden_talents.data import stream
 from tests.helpers import TINY
 
 SPECS = [("vae", 1.0, 2, 0.1), ("ae_l2", 0.1, 3, 0.2), ("ae_l1", 10.0, 4, 0.3),
@@ -113,9 +114,9 @@ def test_fingerprint_hashes_only_settings_that_differ_from_defaults():
   assert sweep.fingerprint(train.Settings(), sweep.take(cells, np.array([0])), 10) != base
 
 
-def test_clean_data_table_equals_the_streamed_samples():
+def test_clean_table_equals_the_streamed_samples():
   cells = _cells()  # κ = 2, 3, 4, 4, 1: the two κ = 4 cells share one manifold
-  table, slot = sweep.clean_data_table(TINY, cells)
+  table, slot = stream.clean_table(TINY.data_spec, cells)
   assert table.shape == (4, TINY.num_samples, TINY.data_dim) and slot[2] == slot[3]
   fns = train.make_train(TINY)
   idx = np.array([0, 7, TINY.num_samples - 1])
@@ -123,7 +124,7 @@ def test_clean_data_table_equals_the_streamed_samples():
     cell = sweep.take(cells, np.array(c))
     _, l, _ = fns.sample_batch(cell, idx)
     np.testing.assert_allclose(table[slot[c], idx], np.asarray(l), rtol=1e-5, atol=1e-6)
-  assert sweep.clean_data_table(TINY, cells, max_bytes=1000) is None  # too large: stream
+  assert stream.clean_table(TINY.data_spec, cells, max_bytes=1000) is None  # too large: stream
 
 
 @pytest.mark.slow  # end to end, 25–65 s: CI runs it with -m slow

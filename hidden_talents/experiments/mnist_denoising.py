@@ -40,7 +40,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from hidden_talents import baselines, checks, io, metrics, rpca, sweep, train
-from hidden_talents.data import mnist
+from hidden_talents.data import mnist, stream
 from hidden_talents.experiments import learning
 from hidden_talents.objectives.unified import DECODER_VARIANCES
 
@@ -116,11 +116,9 @@ def corruption_cells(config, model: str = "vae",
 def corrupted_data(settings: train.Settings, cells: train.Cell,
                    clean: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
   """(X, mask) of every cell exactly as the engine corrupts them during training."""
-  fns = train.make_train(settings)
-  idx = jnp.arange(settings.num_samples)
-  out = jax.jit(jax.vmap(lambda c, d: fns.sample_batch(c, idx, data=d), in_axes=(0, None)))(
-      cells, jnp.asarray(clean))
-  return np.asarray(out[0]), np.asarray(out[2])
+  X, _, mask = stream.materialize(settings.data_spec, cells, settings.num_samples,
+                                  jnp.asarray(clean))
+  return np.asarray(X), np.asarray(mask)
 
 
 def singular_values(images: np.ndarray) -> np.ndarray:

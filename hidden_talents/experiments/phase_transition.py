@@ -33,7 +33,7 @@ import numpy as np
 import optax
 
 from hidden_talents import baselines, checks, curves, io, memory, metrics, plotting, sweep, train
-from hidden_talents.data import manifold
+from hidden_talents.data import stream
 
 ALL_MODELS = ("vae", "vae_warmup", "ae_l2", "ae_l1", "rpca")
 NET_MODELS = ("vae", "vae_warmup", "ae_l2", "ae_l1")
@@ -177,15 +177,16 @@ def ground_truth_check(settings: train.Settings, kappas, seed: int, *, num_steps
         x = jax.nn.relu(x)
     return x
 
+  spec = settings.data_spec
+
   def one(cell):
-    gen = manifold.init_generator(cell.data_key, cell.kappa, kappa_max=kmax,
-                                  widths=settings.generator_widths, data_dim=settings.data_dim)
+    gen = stream.generator(spec, cell)
     p = init_mlp(cell.init_key)
     opt = tx.init(p)
     mask = gen.kappa_mask
 
     def loss(p, idx):
-      z, l = manifold.sample_clean(gen, cell.data_key, idx)
+      z, l = stream.clean(spec, cell, idx, gen)
       return jnp.sum(((mlp(p, l) - z) * mask) ** 2) / jnp.sum(z**2)
 
     def step(carry, t):
@@ -199,7 +200,7 @@ def ground_truth_check(settings: train.Settings, kappas, seed: int, *, num_steps
     (p, _), _ = jax.lax.scan(step, (p, opt), jnp.arange(num_steps))
     idx = jnp.arange(num_samples)
     rel = loss(p, idx)
-    _, l = manifold.sample_clean(gen, cell.data_key, idx)
+    _, l = stream.clean(spec, cell, idx, gen)
     s = jnp.linalg.svd(l, compute_uv=False)
     e = jnp.cumsum(s**2) / jnp.sum(s**2)
     outside_kappa = 1.0 - e[cell.kappa - 1]
@@ -218,9 +219,6 @@ def rpca_grid(settings: train.Settings, config) -> dict[str, np.ndarray]:
   pairs = [(k, nu) for k in kappas for nu in nus]
   cells = sweep.make_cells([sweep.CellInfo("vae", 1.0, int(k), float(nu), int(config.seed))
                             for k, nu in pairs])
-  fns = train.make_train(settings)
-  idx = jnp.arange(n)
-  materialize = jax.jit(jax.vmap(lambda c: fns.sample_batch(c, idx)[:2]))
   factors = np.asarray(config.rpca.lam_factors, np.float32)
   chunk = int(config.rpca.chunk_size)
   nmse = np.full((len(pairs), len(factors)), np.nan)
@@ -229,7 +227,7 @@ def rpca_grid(settings: train.Settings, config) -> dict[str, np.ndarray]:
   for start in range(0, len(pairs), chunk):
     sel = np.arange(start, min(start + chunk, len(pairs)))
     sel_padded = np.concatenate([sel, np.full(chunk - len(sel), sel[-1])])
-    X, L = materialize(sweep.take(cells, sel_padded))
+    X, L, _ = stream.materialize(settings.data_spec, sweep.take(cells, sel_padded), n)
     base = baselines.rpca_best_lam(X, L, factors, tol=float(config.rpca.tol),
                                    max_iter=int(config.rpca.max_iter), chunk_size=len(factors))
     nmse[sel] = base.nmse_by_lam[: len(sel)]
