@@ -52,8 +52,20 @@ def test_gaussian_outliers_replace_a_fraction_nu(nu):
     assert abs(vals.mean()) < 0.05 and abs(vals.std() - 1) < 0.05
 
 
-def test_uniform_outliers_range():
-  l = jnp.zeros((500, 20))
-  x, mask = corrupt.uniform_outliers(KEY, jnp.arange(500), l, 0.3, low=0.0, high=255.0)
-  vals = np.asarray(x)[np.asarray(mask)]
-  assert vals.min() >= 0 and vals.max() <= 255 and vals.mean() > 100
+@pytest.mark.parametrize("low, high", [(0.0, 255.0), (-3.0, -2.0)])
+def test_uniform_outliers_are_uniform_on_the_range(low, high):
+  l = jnp.full((500, 20), 7.0)
+  x, mask = corrupt.uniform_outliers(KEY, jnp.arange(500), l, 0.3, low=low, high=high)
+  x, mask = np.asarray(x), np.asarray(mask)
+  assert abs(mask.mean() - 0.3) < 0.01
+  np.testing.assert_array_equal(x[~mask], 7.0)  # the rest untouched
+  vals = x[mask]
+  # U[low, high]: inside it and filling it, mean (low + high)/2, variance (high − low)²/12, and a
+  # tenth of the values in each tenth of the range.
+  width = high - low
+  assert vals.min() >= low and vals.max() <= high
+  assert vals.min() < low + 0.002 * width and vals.max() > high - 0.002 * width
+  np.testing.assert_allclose(vals.mean(), (low + high) / 2, atol=0.02 * width)
+  np.testing.assert_allclose(vals.var(), width**2 / 12, rtol=0.05)
+  counts, _ = np.histogram(vals, bins=10, range=(low, high))
+  np.testing.assert_allclose(counts / vals.size, 0.1, atol=0.02)

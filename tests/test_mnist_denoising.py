@@ -71,7 +71,10 @@ def test_corruption_matches_app_a():
   config = get_config("tiny")
   config.nus = (0.3,)
   clean = mnist_denoising.load_digits(config.num_images)
-  assert clean.min() >= 0.0 and clean.max() <= 1.0
+  # Raw pixels 0…255 divided by 255: black is 0, white exactly 1, every value a multiple of 1/255
+  # (dividing by 256, or scaling twice, fails here).
+  assert clean.min() == 0.0 and clean.max() == 1.0
+  np.testing.assert_allclose(clean * 255.0, np.round(clean * 255.0), atol=1e-4)
   _, cells = mnist_denoising.corruption_cells(config)
   X1, m1 = mnist_denoising.corrupted_data(mnist_denoising.settings_from_config(config, 1), cells,
                                           clean)
@@ -83,8 +86,12 @@ def test_corruption_matches_app_a():
   assert abs(m.mean() - 0.3) < 0.01
   np.testing.assert_array_equal(X[~m], clean[~m])
   vals = X[m]
-  assert vals.min() >= 0.0 and vals.max() <= 1.0
+  # U[0, 1] (not the engine's default U[0, 255], nor a narrower range): the whole range is used,
+  # mean 1/2, variance 1/12, and each tenth of it holds a tenth of the values.
+  assert vals.min() >= 0.0 and vals.max() <= 1.0 and vals.min() < 1e-3 and vals.max() > 1 - 1e-3
   assert abs(vals.mean() - 0.5) < 0.01 and abs(vals.var() - 1 / 12) < 0.005
+  counts, _ = np.histogram(vals, bins=10, range=(0.0, 1.0))
+  np.testing.assert_allclose(counts / vals.size, 0.1, atol=0.01)
 
 
 @pytest.mark.parametrize("field, value", [

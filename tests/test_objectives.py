@@ -105,9 +105,9 @@ def test_xi_alpha_is_the_brute_force_argmin_and_the_cost_its_minimum():
     np.testing.assert_allclose(float(xi_alpha(u, alpha)), s[np.argmin(values)], atol=2e-4)
     # ξα = [u − α]₊ + α (eq. 69)
     np.testing.assert_allclose(float(xi_alpha(u, alpha)), max(u - alpha, 0.0) + alpha)
-    # eq. 70: the cost is log ξα plus a term in [0, 1].
+    # eq. 70: the cost is log ξα plus an O(1) term, kept exactly: u/α below the floor, 1 above.
     rest = float(decoder_variance_cost(u, alpha)) - np.log(float(xi_alpha(u, alpha)))
-    assert 0.0 <= rest <= 1.0 + 1e-12
+    np.testing.assert_allclose(rest, u / alpha if u < alpha else 1.0, rtol=1e-6, atol=1e-7)
   left = float(decoder_variance_cost(alpha - 1e-9, alpha))
   right = float(decoder_variance_cost(alpha + 1e-9, alpha))
   assert abs(left - right) < 1e-7
