@@ -201,7 +201,9 @@ def main() -> None:
   if args.out:
     with open(args.out, "w") as fh:
       json.dump({"vae_kwargs": vae_kwargs, "defaults": {
-                     "steps": DM.DEFAULT_STEPS, "kl_warmup_fraction": DM.DEFAULT_WARMUP_FRACTION,
+                     "steps": DM.DEFAULT_STEPS, "epochs": DM.DEFAULT_EPOCHS,
+                     "max_steps": DM.MAX_DEFAULT_STEPS,
+                     "kl_warmup_fraction": DM.DEFAULT_WARMUP_FRACTION,
                      "decoder_variance": DM.DEFAULT_DECODER_VARIANCE, "alpha": DM.DEFAULT_ALPHA,
                      "tied_alpha": DM.TIED_ALPHA, "tie_fraction": DM.TIE_FRACTION},
                  "n": args.n, "seed": args.seed, "rows": rows,

@@ -41,8 +41,10 @@ from absl import app, flags
 
 from hidden_talents.decompose import (
   DEFAULT_DECODER_VARIANCE,
+  DEFAULT_EPOCHS,
   DEFAULT_STEPS,
   DEFAULT_WARMUP_FRACTION,
+  MAX_DEFAULT_STEPS,
   RobustVAE,
   check_matrix,
   check_missing,
@@ -65,8 +67,10 @@ _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace a non-empty --output
 _METHOD = flags.DEFINE_enum("method", "vae", ["vae", "rpca"], "VAE (nonlinear) or convex RPCA.")
 _LATENT = flags.DEFINE_integer("latent_dim", None, "VAE latent dimension κ (at most d); default "
                                "min(20, max(1, d // 2)). Unneeded dimensions switch off.")
-_STEPS = flags.DEFINE_integer("steps", DEFAULT_STEPS, "VAE Adam steps (batches of 100 rows), run "
-                              "exactly.")
+_STEPS = flags.DEFINE_integer(
+    "steps", None, "VAE Adam steps (batches of 100 rows), run exactly; default "
+    f"{DEFAULT_EPOCHS} passes over the rows, at least {DEFAULT_STEPS} and at most "
+    f"{MAX_DEFAULT_STEPS} steps.")
 _KL_WARMUP = flags.DEFINE_integer(
     "kl_warmup", None, "VAE KL warm-up: steps over which the KL weight rises 0 -> 1; default "
     f"{DEFAULT_WARMUP_FRACTION:g} x --steps; 0 = none (the paper's protocol).", lower_bound=0)

@@ -265,3 +265,25 @@ def test_bad_missing_masks_are_refused():
       ht.RobustVAE(**KW).fit(X, missing=missing)
   with pytest.raises(ValueError, match="method='vae'"):
     ht.decompose(X, method="rpca", missing=np.zeros(X.shape, bool))
+
+
+def test_default_steps_are_passes_over_the_rows(monkeypatch, tmp_path):
+  """steps=None trains DEFAULT_EPOCHS passes over the rows, clipped to [DEFAULT_STEPS,
+  MAX_DEFAULT_STEPS]; the steps run and the warm-up derived from them are recorded and survive
+  save/load; a given steps wins."""
+  assert DM.resolve_steps(None, 2000, 100) == DM.DEFAULT_STEPS == 10_000  # 300 passes = 6000
+  assert DM.resolve_steps(None, 10_000, 100) == 30_000
+  assert DM.resolve_steps(None, 20_000, 100) == 60_000
+  assert DM.resolve_steps(None, 10**6, 100) == DM.MAX_DEFAULT_STEPS == 100_000
+  assert DM.resolve_steps(None, 40, 100) == DM.DEFAULT_STEPS  # batch capped at n: 300 passes
+  assert DM.resolve_steps(251, 10**6, 100) == 251
+  monkeypatch.setattr(DM, "DEFAULT_STEPS", 10)
+  monkeypatch.setattr(DM, "DEFAULT_EPOCHS", 3)
+  X, _ = circle(200, seed=0)
+  model = ht.RobustVAE(**{**KW, "steps": None}).fit(X)  # ⌈3 · 200 / 32⌉ = 19 steps
+  assert model.fit_info["steps"] == 19 == model.used_settings()["steps"]
+  assert model.used_settings()["kl_warmup"] == int(DM.DEFAULT_WARMUP_FRACTION * 19)
+  assert len(model.fit_info["loss_history"]) == 1  # one chunk of 19 steps
+  loaded = ht.RobustVAE.load(model.save(str(tmp_path / "m.npz")))
+  assert loaded.config["steps"] is None and loaded.used_settings() == model.used_settings()
+  _same(loaded.transform(X), model.transform(X))
