@@ -41,16 +41,21 @@ def _peak(compiled) -> int:
 
 
 def group_bytes(settings: train.Settings, cells_on_device: int) -> GroupBytes:
-  """XLA's memory analysis of the chunk and evaluation programs for ``cells_on_device`` cells
-  (compiled for the default device; nothing is run or allocated)."""
-  fns = train.make_train(settings)
-  cells = sweep.make_cells([sweep.CellInfo("vae", 1.0, 1, 0.1, 0)] * cells_on_device)
-  state = jax.eval_shape(jax.vmap(fns.init), cells)
-  per_cell = lambda f: jax.vmap(f, in_axes=(0, 0, None))
-  chunk = jax.jit(per_cell(fns.run_chunk), donate_argnums=(0,)).lower(state, cells, None)
-  ev = jax.jit(per_cell(fns.evaluate)).lower(state, cells, None)
+  """XLA's memory analysis of the sweep's chunk and evaluation programs (``sweep.compile_sweep``,
+  unsharded) for ``cells_on_device`` cells, lowered for abstract inputs on the default device:
+  nothing is run or allocated."""
+  programs = sweep.compile_sweep(settings, sharded=False)
+  cells = _abstract(sweep.make_cells([sweep.CellInfo("vae", 1.0, 1, 0.1, 0)] * cells_on_device))
+  state = jax.eval_shape(programs.init, cells)
+  chunk = programs.chunk.lower(state, cells, None)
+  ev = programs.evaluate.lower(state, cells, None)
   state_bytes = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(state))
   return GroupBytes(_peak(chunk.compile()), _peak(ev.compile()), int(state_bytes))
+
+
+def _abstract(tree):
+  """``jax.ShapeDtypeStruct``s of a tree of arrays: their shapes and dtypes, no data."""
+  return jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), tree)
 
 
 class MemoryModel(NamedTuple):

@@ -164,10 +164,14 @@ class Compiled(NamedTuple):
   num_devices: int
 
 
-def compile_sweep(settings: train.Settings) -> Compiled:
-  """``jit(vmap(...))`` of the per-cell functions, the cell axis sharded over all devices."""
+def compile_sweep(settings: train.Settings, *, sharded: bool = True) -> Compiled:
+  """``jit(vmap(...))`` of the per-cell functions, the cell axis sharded over all devices.
+
+  With ``sharded=False`` the same programs are built unsharded, for the default device alone:
+  what one device runs for its share of the cells (the memory model, ``memory.group_bytes``).
+  """
   fns = train.make_train(settings)
-  mesh = _mesh()
+  mesh = _mesh() if sharded else None
   sharding = None if mesh is None else NamedSharding(mesh, PartitionSpec("cells"))
   kw = {} if sharding is None else {"out_shardings": sharding}
   per_cell = lambda f: jax.vmap(f, in_axes=(0, 0, None))
