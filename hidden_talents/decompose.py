@@ -596,10 +596,7 @@ class RobustVAE:
   @property
   def steps_used(self) -> int | None:
     """The Adam steps the fit ran (``steps``, or :func:`resolve_steps`'s default from n)."""
-    if self.settings is None:
-      return None
-    return int(self.fit_info.get("steps", resolve_steps(self.config["steps"], self.num_fitted,
-                                                        self.config["batch_size"])))
+    return None if self.settings is None else int(self.fit_info["steps"])
 
   def _engine_settings(self, n: int, d: int, alpha: float) -> train.Settings:
     c = self.config
