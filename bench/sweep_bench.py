@@ -368,10 +368,46 @@ def _emit(row: dict) -> dict:
   return row
 
 
+def cmd_optimizer(args) -> list[dict]:
+  """Seconds per Adam step of the vmapped sweep: Adam over the parameter tree (the engine's) vs
+  ``optax.flatten(adam)`` (one flat vector per cell, so the update is a few fused ops), and
+  ``chunk_steps`` 50 / 100 / 250 / 500 with the engine's Adam; the variants alternate
+  ``args.repeats`` times in one process and the medians are reported with their ratio."""
+  import optax
+  engine = train.make_optimizer
+
+  def flat(s):
+    return optax.flatten(engine(s))
+
+  rows = []
+  for size in args.sizes.split(","):
+    if size == "paper":
+      continue
+    cells = grid_cells(args.cells)
+    times = {"tree": [], "flat": [], **{f"chunk{c}": [] for c in (50, 100, 250, 500)}}
+    for _ in range(args.repeats):
+      for name, opt, chunk in [("tree", engine, args.chunk_steps), ("flat", flat, args.chunk_steps),
+                               *[(f"chunk{c}", engine, c) for c in (50, 100, 250, 500)]]:
+        train.make_optimizer = opt
+        try:
+          s = settings_for(size, chunk_steps=chunk)
+          times[name].append(time_vmapped(s, cells, 3)["seconds_per_chunk"] / chunk)
+        finally:
+          train.make_optimizer = engine
+    med = {k: statistics.median(v) for k, v in times.items()}
+    rows.append(_emit({"bench": "optimizer", "size": size, "cells": args.cells,
+                       "chunk_steps": args.chunk_steps,
+                       "seconds_per_step": med, "flat_over_tree": med["flat"] / med["tree"],
+                       "chunk500_over_chunk100": med["chunk500"] / med["chunk100"],
+                       "load": _load()}))
+  return rows
+
+
 COMMANDS = {"throughput": cmd_throughput, "peak": cmd_peak, "efficiency": cmd_efficiency,
             "datagen": cmd_datagen, "memory": cmd_memory, "scaling": cmd_scaling,
             "devices": cmd_devices, "estimate": cmd_estimate, "_memchild": cmd_memchild,
-            "xlaflags": cmd_xlaflags, "evalcost": cmd_evalcost, "_devchild": cmd_devchild}
+            "xlaflags": cmd_xlaflags, "evalcost": cmd_evalcost, "optimizer": cmd_optimizer,
+            "_devchild": cmd_devchild}
 
 
 def main() -> None:
