@@ -110,6 +110,11 @@ class Settings:
   # 'float32' (the paper's) or 'bf16_matmul': the networks' matmuls in bfloat16 with float32
   # parameters, log-variance heads and loss math (``models`` docstring). For accelerators.
   precision: str = "float32"
+  # Encoder input winsorised to [−c, c] (the data term still sees the raw x); 0 = off (the paper's,
+  # bit-identical). ``decompose`` sets it: robust standardisation of a column with an atom (half
+  # its entries exactly 0) has a MAD near 0, its other entries sit 10³–10⁴ robust SDs out, and
+  # an encoder fed those blows up the KL term (loss spikes of 10⁶; BENCHMARKS.md, issue 16).
+  encoder_clip: float = 0.0
 
   def __post_init__(self):
     for name in ("data_dim", "kappa_max", "latent_dim", "num_samples", "batch_size", "chunk_steps",
@@ -140,6 +145,8 @@ class Settings:
     for name in ("eval_subset", "refit_steps"):
       if int(getattr(self, name)) <= 0:
         raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+    if not (self.encoder_clip >= 0 and math.isfinite(self.encoder_clip)):
+      raise ValueError(f"encoder_clip must be ≥ 0 (0 = off), got {self.encoder_clip!r}")
     if self.precision not in PRECISIONS:
       raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
     if self.batch_size > self.num_samples:
@@ -310,6 +317,12 @@ def make_train(s: Settings) -> TrainFns:
     """(x, l, mask) for sample indices of this cell: ``stream.sample`` with ``s.data_spec``."""
     return stream.sample(spec, cell, indices, gen, data)
 
+  def encode(params, x):
+    """(μz, log σz²) of rows x; the input winsorised to ±``s.encoder_clip`` when that is > 0."""
+    if s.encoder_clip > 0:
+      x = jnp.clip(x, -s.encoder_clip, s.encoder_clip)
+    return model.apply(params, x, method=models.AutoEncoder.encode)
+
   def init(cell: Cell) -> TrainState:
     params = model.init(cell.init_key, jnp.zeros((1, s.data_dim)))
     return TrainState(params=params, opt_state=tx.init(params), step=jnp.zeros((), jnp.int32),
@@ -322,7 +335,7 @@ def make_train(s: Settings) -> TrainFns:
     if s.missing_data:
       observed = ~jnp.isnan(x)
       x, weight = jnp.where(observed, x, 0.0), observed.astype(x.dtype)
-    mu_z, logvar_z = model.apply(params, x, method=models.AutoEncoder.encode)
+    mu_z, logvar_z = encode(params, x)
     z = reparameterize(mu_z[None], logvar_z[None], eps, coeffs.noise)  # (τ, B, κ)
     if s.decoder_variance == "optimal":
       mu_x = model.apply(params, z, method=models.AutoEncoder.decode)  # (τ, B, d)
@@ -438,7 +451,7 @@ def make_train(s: Settings) -> TrainFns:
 
   def reconstruct(params, x):
     """(L̂, μz, log σz²) for rows x: the deterministic reconstruction μx(μz(x))."""
-    mu_z, logvar_z = model.apply(params, x, method=models.AutoEncoder.encode)
+    mu_z, logvar_z = encode(params, x)
     return model.apply(params, mu_z, method=models.AutoEncoder.decode), mu_z, clip_logvar(logvar_z)
 
   def evaluate(state: TrainState, cell: Cell, data=None) -> EvalMetrics:

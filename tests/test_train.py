@@ -49,6 +49,36 @@ def test_vae_cell_equals_hand_written_vae_loss():
   np.testing.assert_allclose(float(got), want, rtol=1e-5)
 
 
+def test_encoder_clip_winsorises_the_encoder_input_only():
+  """encoder_clip = c: the encoder sees clip(x, −c, c), the data term the raw x (hand-written)."""
+  import dataclasses
+  c = 0.5
+  s = dataclasses.replace(TINY, encoder_clip=c)
+  fns, plain = train.make_train(s), train.make_train(TINY)
+  cell = _one(_cells([("vae", 1.0, 3, 0.2)]), 0)
+  params = fns.init(cell).params
+  x, eps = _batch(fns, cell)
+  x = x * 3.0  # entries beyond ±c, so the clip bites
+  assert float(jnp.mean(jnp.abs(x) > c)) > 0.1
+  got, _ = fns.loss(params, x, eps, cell.coeffs)
+  mu_z, logvar = fns.model.apply(params, jnp.clip(x, -c, c), method=models.AutoEncoder.encode)
+  z = mu_z + jnp.exp(0.5 * logvar) * eps[0]
+  mu_x = fns.model.apply(params, z, method=models.AutoEncoder.decode)
+  data = jnp.sum(decoder_variance_cost((x - mu_x) ** 2, TINY.alpha), axis=1)
+  kl = jax.vmap(gaussian_kl)(mu_z, jnp.exp(logvar))
+  np.testing.assert_allclose(float(got), float(jnp.mean(data + kl)) + _wd(params), rtol=1e-5)
+  # Unclipped, the same parameters give another loss; on clip(x) as the target too (raw x is).
+  assert abs(float(plain.loss(params, x, eps, cell.coeffs)[0]) - float(got)) > 1e-3
+  assert abs(float(plain.loss(params, jnp.clip(x, -c, c), eps, cell.coeffs)[0])
+             - float(got)) > 1e-3
+  # The reconstruction encodes the clipped rows; inside ±c nothing changes.
+  np.testing.assert_allclose(fns.reconstruct(params, x)[0],
+                             plain.reconstruct(params, jnp.clip(x, -c, c))[0], rtol=1e-6)
+  small = jnp.clip(x, -c, c)
+  np.testing.assert_array_equal(fns.loss(params, small, eps, cell.coeffs)[0],
+                                plain.loss(params, small, eps, cell.coeffs)[0])
+
+
 @pytest.mark.parametrize("model,penalty", [("ae_l2", lambda m: jnp.sum(m**2, 1)),
                                            ("ae_l1", lambda m: jnp.sum(jnp.abs(m), 1))])
 def test_ae_cells_equal_hand_written_ae_losses(model, penalty):
@@ -190,6 +220,7 @@ def test_chunks_compile_once():
 def test_settings_reject_bad_values():
   import dataclasses
   for kw in ({"num_samples": 0}, {"batch_size": -1}, {"alpha": 0.0}, {"learning_rate": -1.0},
-             {"loss_reduction": "median"}, {"batch_size": 500}, {"encoder_widths": (0,)}):
+             {"loss_reduction": "median"}, {"batch_size": 500}, {"encoder_widths": (0,)},
+             {"encoder_clip": -1.0}, {"encoder_clip": float("inf")}):
     with pytest.raises(ValueError):
       dataclasses.replace(TINY, **kw)
