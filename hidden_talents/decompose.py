@@ -14,10 +14,12 @@ so every entry whose residual exceeds the inlier noise level gets a large varian
 2. trains one VAE (model 1 of Sec. 5.1, κ latent dimensions, C2 = 1: no tuning) on the rows
    through the engine's fixed-dataset mode (``train.make_train`` with ``data=X``, ν = 0 since X is
    already corrupted) — or solves convex RPCA (PCP, eq. 14) with ``method="rpca"``. By default
-   300 passes over the rows (at least 10⁴, at most 10⁵ Adam steps) with a KL warm-up (β rising
+   300 passes over the rows (at least 3·10⁴, at most 10⁵ Adam steps) with a KL warm-up (β rising
    0 → 1 over the first 30 %; Bowman et al. 2016): without it the VAE closes its latent code
    early and loses to RPCA on most non-linear data (``bench/decompose_bench.py``, BENCHMARKS.md);
-   ``kl_warmup=0`` is the paper's protocol,
+   ``kl_warmup=0`` is the paper's protocol. The encoder sees the standardised entries winsorised
+   to ±10 robust SDs (``ENCODER_CLIP``; ``encoder_clip=0`` is the paper's encoder). The fit
+   records whether its loss curve had flattened (:func:`loss_trend`),
 3. returns L = μx(μz[X]) un-standardised, S = X − L (the whole residual: dense, small on inliers),
    S_sparse = where(mask, S, 0) (the sparse outlier part of eq. 13: *this* is "the outliers"),
    and the outlier mask
@@ -81,13 +83,17 @@ CHUNK_STEPS = 250  # Adam steps per compiled chunk (the last chunk runs the rema
 # overflow, not data.
 MAX_STANDARDIZED = 1e15
 # Defaults chosen from bench/decompose_bench.py (BENCHMARKS.md, "decompose on data it was not
-# built on"): 10⁴ Adam steps with a KL warm-up over the first 30 % of them and the paper's
-# optimised-out decoder variance. 3000 steps without a warm-up (the defaults before) lost to RPCA
-# on 5 of the 6 non-linear synthetic cases; a learned decoder variance gives up robustness there.
-DEFAULT_STEPS = 10_000
-# With more rows a fixed 10⁴ steps is fewer passes over the data: by default the VAE trains for
-# DEFAULT_EPOCHS passes, at least DEFAULT_STEPS and at most MAX_DEFAULT_STEPS steps
-# (:func:`resolve_steps`; n ≤ 3333 rows at batch 100 keeps 10⁴). MNIST with 30 % uniform
+# built on"): a KL warm-up over the first 30 % of the steps and the paper's optimised-out decoder
+# variance. 3000 steps without a warm-up (the defaults before) lost to RPCA on 5 of the 6
+# non-linear synthetic cases; a learned decoder variance gives up robustness there.
+# At least 3·10⁴ Adam steps: the learning curves of 11 of the 12 bench cases
+# (bench/decompose_curve.py) still fall from 10⁴ to 3·10⁴ steps — NMSE ReLU manifold 0.016 →
+# 0.012, swiss roll 0.019 → 0.0035, torus ν = 0.3 0.116 → 0.059, MNIST uniform ν = 0.1 0.200 →
+# 0.164 — and the 12th (MNIST uniform ν = 0.3) diverged without ENCODER_CLIP (below).
+DEFAULT_STEPS = 30_000
+# With more rows a fixed number of steps is fewer passes over the data: by default the VAE trains
+# for DEFAULT_EPOCHS passes, at least DEFAULT_STEPS and at most MAX_DEFAULT_STEPS steps
+# (:func:`resolve_steps`; n ≤ 10⁴ rows at batch 100 gets 3·10⁴). MNIST with 30 % uniform
 # outliers, n = 10⁴: NMSE 0.273 after 10⁴ steps (100 passes), 0.224 after 3·10⁴ (300); n = 2·10⁴,
 # 6·10⁴ steps: 0.208, where RPCA gives 0.222 (BENCHMARKS.md, "decompose on data it was not built
 # on").
@@ -104,6 +110,13 @@ DEFAULT_DECODER_VARIANCE = "optimal"
 DEFAULT_ALPHA = 1e-2
 TIED_ALPHA = 1.0
 TIE_FRACTION = 0.25
+# The encoder sees each standardised entry winsorised to ±ENCODER_CLIP robust SDs (the data term
+# sees it unclipped; ``train.Settings.encoder_clip``). A Gaussian column has no inlier beyond 10
+# SDs (probability 10⁻²³), so only gross outliers and atom-collapsed columns are touched: a pixel
+# column with half its entries exactly 0 has a MAD near 0 and its digit strokes 10³–10⁴ SDs out;
+# fed those, the encoder drove the KL term to 10⁶ and MNIST uniform ν = 0.3 training diverged
+# (NMSE 0.636 after 10⁴ steps; 0.38, stable, with the clip — BENCHMARKS.md).
+ENCODER_CLIP = 10.0
 
 __all__ = ["Decomposition", "RobustVAE", "StagedOutput", "check_matrix", "check_missing",
            "check_save_path", "decompose", "enable_compilation_cache", "file_fingerprint",
@@ -277,14 +290,15 @@ def check_magnitudes(X: np.ndarray, Z: np.ndarray) -> None:
 
 def vae_settings(n: int, d: int, *, latent_dim: int, steps: int, alpha: float,
                  hidden_widths: tuple[int, int], batch_size: int, learning_rate: float,
-                 num_latent_samples: int, decoder_variance: str = "optimal") -> train.Settings:
+                 num_latent_samples: int, decoder_variance: str = "optimal",
+                 encoder_clip: float = 0.0) -> train.Settings:
   r = tuple(int(w) for w in hidden_widths)
   return train.Settings(
       data_dim=d, kappa_max=1, generator_widths=(1,), encoder_widths=r[::-1], decoder_widths=r,
       latent_dim=latent_dim, num_samples=n, batch_size=min(batch_size, n),
       chunk_steps=min(CHUNK_STEPS, steps), learning_rate=learning_rate, alpha=alpha,
       decoder_variance=decoder_variance, num_latent_samples=num_latent_samples,
-      eval_batch_size=min(1000, n), hist_bins=1)
+      eval_batch_size=min(1000, n), hist_bins=1, encoder_clip=encoder_clip)
 
 
 def chunk_plan(steps: int, chunk_steps: int) -> list[int]:
@@ -367,6 +381,28 @@ def _cell(seed: int, kl_warmup: float = 0.0) -> train.Cell:
                     coeffs=coeffs, kl_warmup=np.float32(kl_warmup))
 
 
+def loss_trend(losses: list[float], skip: int = 0) -> dict[str, Any]:
+  """Had the training loss flattened? The mean chunk loss of the last tenth of the chunks after
+  the first ``skip`` (the KL warm-up, where β still changes the objective) against the tenth before
+  it (at least 2 chunks each).
+
+  Returns:
+    {"loss_drop": mean(before) − mean(last), "loss_drop_noise": its standard error from the
+    chunk-to-chunk scatter, "converged": drop ≤ 2 × noise} — "converged" is None when fewer than 4
+    chunks follow the warm-up (too short to tell) or a loss is not finite. A VAE whose loss still
+    falls by more than its noise would gain from more steps (issue 16: at 3·10⁴ steps every
+    bench case still improves slowly).
+  """
+  post = np.asarray(losses[skip:], np.float64)
+  w = max(2, len(post) // 10)
+  if len(post) < 2 * w or not np.all(np.isfinite(post)):
+    return {"loss_drop": None, "loss_drop_noise": None, "converged": None}
+  before, last = post[-2 * w:-w], post[-w:]
+  drop = float(before.mean() - last.mean())
+  noise = float(np.sqrt(before.var(ddof=1) / w + last.var(ddof=1) / w))
+  return {"loss_drop": drop, "loss_drop_noise": noise, "converged": bool(drop <= 2 * noise)}
+
+
 def train_vae(Z: np.ndarray, settings: train.Settings, *, steps: int, seed: int,
               kl_warmup: int = 0, progress: bool = True) -> tuple[Any, dict[str, Any]]:
   """Trains one VAE on the rows of Z (fixed-dataset mode, ν = 0) for exactly ``steps`` Adam steps
@@ -396,6 +432,7 @@ def train_vae(Z: np.ndarray, settings: train.Settings, *, steps: int, seed: int,
     raise RuntimeError("VAE training became non-finite; try a smaller learning rate or fewer "
                        "latent dimensions")
   info = {"loss_history": losses, "steps": int(state.step),
+          **loss_trend(losses, -(-kl_warmup // settings.chunk_steps)),
           "hidden_widths": list(settings.decoder_widths), "latent_dim": settings.latent_dim,
           "alpha": settings.alpha, "kl_warmup": kl_warmup,
           "decoder_variance": settings.decoder_variance}
@@ -413,10 +450,16 @@ def apply_vae(settings: train.Settings, params: Any, Z: np.ndarray) -> np.ndarra
 
 def _check_settings(*, latent_dim, steps, seed, alpha, threshold, hidden_widths, batch_size,
                     learning_rate, num_latent_samples, kl_warmup=None,
-                    decoder_variance=DEFAULT_DECODER_VARIANCE) -> dict[str, Any]:
-  """The validated settings (``latent_dim``, ``hidden_widths``, ``steps`` and ``kl_warmup`` may be
-  None: set from n, d and steps)."""
+                    decoder_variance=DEFAULT_DECODER_VARIANCE,
+                    encoder_clip=None) -> dict[str, Any]:
+  """The validated settings (``latent_dim``, ``hidden_widths``, ``steps``, ``kl_warmup`` and
+  ``encoder_clip`` may be None: set from n, d and steps, or the module default)."""
   steps = None if steps is None else _positive_int("steps", steps)
+  if encoder_clip is not None and (isinstance(encoder_clip, bool)
+                                   or not isinstance(encoder_clip, numbers.Real)
+                                   or not (0 <= encoder_clip < math.inf)):
+    raise ValueError(f"encoder_clip must be a number ≥ 0 (robust SDs; 0 = off) or None, got "
+                     f"{encoder_clip!r}")
   if kl_warmup is not None and (isinstance(kl_warmup, bool)
                                 or not isinstance(kl_warmup, numbers.Integral) or kl_warmup < 0):
     raise ValueError(f"kl_warmup must be an integer ≥ 0 (steps; 0 = off) or None, got "
@@ -441,7 +484,8 @@ def _check_settings(*, latent_dim, steps, seed, alpha, threshold, hidden_widths,
           "learning_rate": _positive_float("learning_rate", learning_rate),
           "num_latent_samples": _positive_int("num_latent_samples", num_latent_samples),
           "kl_warmup": None if kl_warmup is None else int(kl_warmup),
-          "decoder_variance": decoder_variance}
+          "decoder_variance": decoder_variance,
+          "encoder_clip": None if encoder_clip is None else float(encoder_clip)}
 
 
 def resolve_steps(steps: int | None, n: int, batch_size: int) -> int:
@@ -551,12 +595,13 @@ class RobustVAE:
                hidden_widths: tuple[int, ...] | None = None, batch_size: int = 100,
                learning_rate: float = 1e-3, num_latent_samples: int = 1,
                kl_warmup: int | None = None,
-               decoder_variance: str = DEFAULT_DECODER_VARIANCE):
+               decoder_variance: str = DEFAULT_DECODER_VARIANCE,
+               encoder_clip: float | None = None):
     self.config = _check_settings(
         latent_dim=latent_dim, steps=steps, seed=seed, alpha=alpha, threshold=threshold,
         hidden_widths=hidden_widths, batch_size=batch_size, learning_rate=learning_rate,
         num_latent_samples=num_latent_samples, kl_warmup=kl_warmup,
-        decoder_variance=decoder_variance)
+        decoder_variance=decoder_variance, encoder_clip=encoder_clip)
     self.settings: train.Settings | None = None  # the engine's static settings, once fitted
     self.params: Any = None
     self.center = self.scale = self.residual_scale = self.constant = None
@@ -591,22 +636,23 @@ class RobustVAE:
             "hidden_widths": list(s.decoder_widths), "batch_size": s.batch_size,
             "learning_rate": c["learning_rate"], "num_latent_samples": c["num_latent_samples"],
             "kl_warmup": resolve_kl_warmup(c["kl_warmup"], steps),
-            "decoder_variance": c["decoder_variance"]}
+            "decoder_variance": c["decoder_variance"], "encoder_clip": s.encoder_clip}
 
   @property
   def steps_used(self) -> int | None:
     """The Adam steps the fit ran (``steps``, or :func:`resolve_steps`'s default from n)."""
     return None if self.settings is None else int(self.fit_info["steps"])
 
-  def _engine_settings(self, n: int, d: int, alpha: float) -> train.Settings:
+  def _engine_settings(self, n: int, d: int, alpha: float, steps: int) -> train.Settings:
     c = self.config
     latent_dim, widths = _resolve_dims(d, c["latent_dim"], c["hidden_widths"])
-    return vae_settings(n, d, latent_dim=latent_dim,
-                        steps=resolve_steps(c["steps"], n, c["batch_size"]), alpha=alpha,
+    return vae_settings(n, d, latent_dim=latent_dim, steps=steps, alpha=alpha,
                         hidden_widths=widths, batch_size=c["batch_size"],
                         learning_rate=c["learning_rate"],
                         num_latent_samples=c["num_latent_samples"],
-                        decoder_variance=c["decoder_variance"])
+                        decoder_variance=c["decoder_variance"],
+                        encoder_clip=(ENCODER_CLIP if c["encoder_clip"] is None
+                                      else c["encoder_clip"]))
 
   def fit(self, X: Any, *, missing: Any = None, progress: bool = False) -> RobustVAE:
     """Trains on the rows of X (samples as rows); returns self.
@@ -632,7 +678,8 @@ class RobustVAE:
       Z[missing] = 0.0  # the encoder's fill value: the column's median
     check_magnitudes(X, Z)
     Z_observed = Z if observed is None else Z[observed]
-    settings = self._engine_settings(n, d, resolve_alpha(self.config["alpha"], Z_observed))
+    steps = resolve_steps(self.config["steps"], n, self.config["batch_size"])
+    settings = self._engine_settings(n, d, resolve_alpha(self.config["alpha"], Z_observed), steps)
     if observed is None:
       constant = np.all(X == X[:1], axis=0)
       center[constant] = X[0, constant]  # exactly the constant (a median of equal values is too)
@@ -642,7 +689,6 @@ class RobustVAE:
       center[constant] = lo[constant]
     train_settings = settings if missing is None else dataclasses.replace(settings,
                                                                           missing_data=True)
-    steps = resolve_steps(self.config["steps"], n, self.config["batch_size"])
     params, info = train_vae(Z if missing is None else np.where(missing, np.nan, Z),
                              train_settings, steps=steps, seed=self.config["seed"],
                              kl_warmup=resolve_kl_warmup(self.config["kl_warmup"], steps),
@@ -795,10 +841,13 @@ class RobustVAE:
                        f"({type(e).__name__}: {e})") from e
     try:
       # Files of earlier versions predate these settings and were trained without them.
-      model = cls(**{"kl_warmup": 0, "decoder_variance": "optimal", **meta["config"]})
+      model = cls(**{"kl_warmup": 0, "decoder_variance": "optimal", "encoder_clip": 0.0,
+                     **meta["config"]})
       n, d = int(meta["num_fitted"]), int(meta["d"])
+      steps = int(fit_info.get("steps", resolve_steps(model.config["steps"], n,
+                                                      model.config["batch_size"])))
       settings = model._engine_settings(n, d, float(meta.get("alpha_used",
-                                                              meta["config"]["alpha"])))
+                                                              meta["config"]["alpha"])), steps)
       expected = jax.eval_shape(train.make_train(settings).init, _cell(0)).params
       want = {k: (tuple(v.shape), np.dtype(v.dtype)) for k, v in _flat_params(expected).items()}
       got = {k: (v.shape, v.dtype) for k, v in flat.items()}
@@ -833,6 +882,7 @@ def decompose(
     num_latent_samples: int = 1,
     kl_warmup: int | None = None,
     decoder_variance: str = DEFAULT_DECODER_VARIANCE,
+    encoder_clip: float | None = None,
     lam: float | None = None,
     missing: Any = None,
     progress: bool = False,
@@ -850,8 +900,9 @@ def decompose(
     latent_dim: κ of the VAE, at most d; default min(20, max(1, d // 2)). Unneeded dimensions are
       switched off by the VAE itself (Sec. 5.2), so generous is fine.
     steps: Adam steps of VAE training, run exactly (compiled in chunks of 250 and a remainder);
-      default ``DEFAULT_EPOCHS`` (300) passes over the rows, at least 10⁴ and at most 10⁵ steps
-      (:func:`resolve_steps`).
+      default ``DEFAULT_EPOCHS`` (300) passes over the rows, at least 3·10⁴ and at most 10⁵
+      steps (:func:`resolve_steps`). The fit records its loss per chunk and whether that curve
+      had flattened (``info["converged"]``, :func:`loss_trend`).
     seed: PRNG seed (initialisation and batches).
     alpha: decoder variance floor α, in standardised units; default ``DEFAULT_ALPHA`` (10⁻²),
       or ``TIED_ALPHA`` (1) when at least ``TIE_FRACTION`` (a quarter) of the entries equal
@@ -867,6 +918,10 @@ def decompose(
       ``DEFAULT_WARMUP_FRACTION`` of ``steps``; 0 = the paper's protocol (β = 1 throughout).
     decoder_variance: 'optimal' (Σx optimised out per entry, the paper's eqs. 68–70), 'learned'
       (a decoder head γ(z) per entry) or 'shared' (one learned γ); see the module docstring.
+    encoder_clip: the encoder sees each standardised entry winsorised to ±encoder_clip robust
+      SDs (the data term sees it as it is); None = ``ENCODER_CLIP`` (10), 0 = off (the paper's
+      encoder). It keeps columns whose MAD nearly vanishes (an atom: half the entries exactly 0)
+      from feeding the encoder values 10³–10⁴ SDs out.
     lam: RPCA λ in standardised units; default 1/√max(n, d).
     missing: optional bool array shaped like X, True = missing (e.g. ``np.isnan(X)``; VAE
       only): left out of the fit, filled in L, 0 in S and never flagged (:meth:`RobustVAE.fit`).
@@ -887,7 +942,7 @@ def decompose(
   kwargs = dict(latent_dim=latent_dim, steps=steps, seed=seed, alpha=alpha, threshold=threshold,
                 hidden_widths=hidden_widths, batch_size=batch_size, learning_rate=learning_rate,
                 num_latent_samples=num_latent_samples, kl_warmup=kl_warmup,
-                decoder_variance=decoder_variance)
+                decoder_variance=decoder_variance, encoder_clip=encoder_clip)
   if method == "vae":
     return RobustVAE(**kwargs).fit_transform(X, missing=missing, progress=progress)
   config = _check_settings(**kwargs)

@@ -285,11 +285,32 @@ def test_settings_recorded(monkeypatch):
   s = hidden_talents.decompose(X, steps=7, seed=3, threshold=2.5).info["settings"]
   assert s == {"method": "vae", "seed": 3, "alpha": 1e-2, "threshold": 2.5, "latent_dim": 3,
                "steps": 7, "hidden_widths": [32, 64], "batch_size": 50, "learning_rate": 1e-3,
-               "num_latent_samples": 1, "kl_warmup": 2, "decoder_variance": "optimal"}
+               "num_latent_samples": 1, "kl_warmup": 2, "decoder_variance": "optimal",
+               "encoder_clip": DM.ENCODER_CLIP}
+
+
+def test_loss_trend_tells_a_falling_curve_from_a_flat_one(monkeypatch):
+  rng = np.random.default_rng(0)
+  noise = 0.3 * rng.normal(size=120)
+  warm = [1e6] * 20  # the warm-up's chunks are skipped
+  flat = DM.loss_trend(warm + list(5.0 + noise), skip=20)
+  falling = DM.loss_trend(warm + list(5.0 + noise - 0.05 * np.arange(120)), skip=20)
+  assert flat["converged"] is True and falling["converged"] is False
+  # 120 chunks: windows of 12; the drop is 12 chunks × 0.05 = 0.6, its standard error ~0.12.
+  assert abs(falling["loss_drop"] - 0.6) < 3 * falling["loss_drop_noise"]
+  assert abs(flat["loss_drop"]) < 3 * flat["loss_drop_noise"]
+  assert DM.loss_trend(warm + [1.0, 2.0, 3.0], skip=20)["converged"] is None  # too short
+  assert DM.loss_trend([1.0] * 10 + [float("nan")] + [1.0] * 9)["converged"] is None
+  monkeypatch.setattr(DM, "CHUNK_STEPS", 4)  # 10 chunks of 4 steps: windows of 2
+  res = hidden_talents.decompose(rng.normal(size=(60, 3)), steps=40, kl_warmup=0,
+                                 hidden_widths=(8, 8))
+  want = DM.loss_trend(res.info["loss_history"])
+  assert len(res.info["loss_history"]) == 10 and want["converged"] is not None
+  assert {k: res.info[k] for k in want} == want
 
 
 def test_chunk_plan_runs_exactly_the_steps():
-  assert chunk_plan(DM.DEFAULT_STEPS, 250) == [250] * 40  # the default
+  assert chunk_plan(DM.DEFAULT_STEPS, 250) == [250] * 120  # the default
   assert chunk_plan(251, 250) == [250, 1]
   assert chunk_plan(9, 4) == [4, 4, 1]
   assert sum(chunk_plan(997, 250)) == 997

@@ -129,6 +129,24 @@ def _rewrite(src: str, dst: str, **changes) -> None:
   np.savez(dst, **arrays)
 
 
+def test_a_model_is_applied_with_the_encoder_clip_it_was_trained_with(fitted, tmp_path):
+  """The encoder clip is part of the model: saved, loaded, and 0 for files from before it."""
+  X, _, model = fitted
+  assert model.settings.encoder_clip == DM.ENCODER_CLIP > 0
+  path, old = str(tmp_path / "m.npz"), str(tmp_path / "old.npz")
+  model.save(path)
+  assert ht.RobustVAE.load(path).settings.encoder_clip == DM.ENCODER_CLIP
+  meta = json.loads(str(np.load(path)["meta"]))
+  assert meta["config"].pop("encoder_clip") is None  # None = the default, resolved at fit
+  _rewrite(path, old, meta=np.array(json.dumps(meta)))
+  legacy = ht.RobustVAE.load(old)
+  assert legacy.settings.encoder_clip == 0.0
+  far = X[:5].copy()
+  far[:, 0] = model.center[0] + 100 * DM.ENCODER_CLIP * model.scale[0]  # beyond the clip
+  assert not np.allclose(legacy.transform(far).L, model.transform(far).L)
+  _same(legacy.transform(X[:5] * 0 + model.center), model.transform(X[:5] * 0 + model.center))
+
+
 def _write(path: str, data: bytes) -> None:
   with open(path, "wb") as f:
     f.write(data)
@@ -271,8 +289,8 @@ def test_default_steps_are_passes_over_the_rows(monkeypatch, tmp_path):
   """steps=None trains DEFAULT_EPOCHS passes over the rows, clipped to [DEFAULT_STEPS,
   MAX_DEFAULT_STEPS]; the steps run and the warm-up derived from them are recorded and survive
   save/load; a given steps wins."""
-  assert DM.resolve_steps(None, 2000, 100) == DM.DEFAULT_STEPS == 10_000  # 300 passes = 6000
-  assert DM.resolve_steps(None, 10_000, 100) == 30_000
+  assert DM.resolve_steps(None, 2000, 100) == DM.DEFAULT_STEPS == 30_000  # 300 passes = 6000
+  assert DM.resolve_steps(None, 10_000, 100) == 30_000  # 300 passes = 30 000
   assert DM.resolve_steps(None, 20_000, 100) == 60_000
   assert DM.resolve_steps(None, 10**6, 100) == DM.MAX_DEFAULT_STEPS == 100_000
   assert DM.resolve_steps(None, 40, 100) == DM.DEFAULT_STEPS  # batch capped at n: 300 passes
