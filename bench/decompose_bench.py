@@ -50,6 +50,9 @@ DM = importlib.import_module("hidden_talents.decompose")  # the module (ht.decom
 FAMILIES = ("relu_manifold", "swiss_roll", "torus", "linear", "mnist_uniform",
             "mnist_saltpepper")
 NUS = (0.1, 0.3)
+# Families no default of decompose was chosen on (they need scikit-learn, not a dependency):
+# the check of a change made on the families above.
+VALIDATION_FAMILIES = ("digits_uniform", "digits_saltpepper", "patches_saltpepper")
 
 
 def relu_manifold(n: int, nu: float, seed: int):
@@ -113,6 +116,48 @@ def mnist_saltpepper(n: int, nu: float, seed: int):
   return X, L, mask & (X != L)  # a pixel set to its own value is not an error
 
 
+def _sklearn_datasets():
+  try:
+    from sklearn import datasets  # noqa: PLC0415  (optional: the validation families only)
+  except ImportError as e:
+    raise SystemExit("the validation families need scikit-learn (not a project dependency): "
+                     "pip install scikit-learn") from e
+  return datasets
+
+
+def _saltpepper(rng, L: np.ndarray, nu: float):
+  mask = rng.random(L.shape) < nu
+  X = np.where(mask, rng.integers(0, 2, L.shape).astype(np.float64), L)
+  return X, L, mask & (X != L)
+
+
+def digits_uniform(n: int, nu: float, seed: int):
+  """scikit-learn's 8×8 digits (1797 images; the first min(n, 1797)), pixels / 16, a fraction ν
+  of the pixels replaced by U[0, 1]."""
+  rng = np.random.default_rng(seed)
+  L = _sklearn_datasets().load_digits().data[:n] / 16.0
+  mask = rng.random(L.shape) < nu
+  return np.where(mask, rng.random(L.shape), L), L, mask
+
+
+def digits_saltpepper(n: int, nu: float, seed: int):
+  """The same digits, a fraction ν of the pixels set to 0 or 1 at random."""
+  rng = np.random.default_rng(seed)
+  return _saltpepper(rng, _sklearn_datasets().load_digits().data[:n] / 16.0, nu)
+
+
+def patches_saltpepper(n: int, nu: float, seed: int):
+  """n random 8×8 grey patches (d = 64) of scikit-learn's two sample photographs (china,
+  flower), grey levels / 255; a fraction ν of the pixels set to 0 or 1 (impulse noise)."""
+  rng = np.random.default_rng(seed)
+  images = [im.mean(axis=2) / 255.0 for im in _sklearn_datasets().load_sample_images().images]
+  which = rng.integers(0, len(images), n)
+  rows = [rng.integers(0, images[k].shape[0] - 8, 1)[0] for k in which]
+  cols = [rng.integers(0, images[k].shape[1] - 8, 1)[0] for k in which]
+  L = np.stack([images[k][r:r + 8, c:c + 8].ravel() for k, r, c in zip(which, rows, cols)])
+  return _saltpepper(rng, L, nu)
+
+
 def case(family: str, n: int, nu: float, seed: int):
   return globals()[family](n, nu, seed)
 
@@ -149,7 +194,9 @@ def main() -> None:
   p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   p.add_argument("--table", nargs="+", default=None,
                  help="print a Markdown table of these result files and exit")
-  p.add_argument("--families", default=",".join(FAMILIES))
+  p.add_argument("--families", default=",".join(FAMILIES),
+                 help="comma-separated; also the validation families "
+                      f"{', '.join(VALIDATION_FAMILIES)} (need scikit-learn)")
   p.add_argument("--nus", default=",".join(str(v) for v in NUS))
   p.add_argument("--n", type=int, default=2000, help="rows per case")
   p.add_argument("--seed", type=int, default=0, help="data seed (decompose keeps its default)")
@@ -162,8 +209,8 @@ def main() -> None:
   vae_kwargs = json.loads(args.vae)
   families = [f for f in args.families.split(",") if f]
   for f in families:
-    if f not in FAMILIES:
-      p.error(f"unknown family {f!r}; choose from {', '.join(FAMILIES)}")
+    if f not in FAMILIES + VALIDATION_FAMILIES:
+      p.error(f"unknown family {f!r}; choose from {', '.join(FAMILIES + VALIDATION_FAMILIES)}")
   nus = [float(v) for v in args.nus.split(",")]
   rpca_cache: dict = {}
   cache_path = ""
@@ -205,7 +252,8 @@ def main() -> None:
                      "max_steps": DM.MAX_DEFAULT_STEPS,
                      "kl_warmup_fraction": DM.DEFAULT_WARMUP_FRACTION,
                      "decoder_variance": DM.DEFAULT_DECODER_VARIANCE, "alpha": DM.DEFAULT_ALPHA,
-                     "tied_alpha": DM.TIED_ALPHA, "tie_fraction": DM.TIE_FRACTION},
+                     "tied_alpha": DM.TIED_ALPHA, "tie_fraction": DM.TIE_FRACTION,
+                     "encoder_clip": DM.ENCODER_CLIP},
                  "n": args.n, "seed": args.seed, "rows": rows,
                  "argv": sys.argv, "load_average": os.getloadavg()}, fh, indent=1)
 
