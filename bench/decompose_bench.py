@@ -17,6 +17,11 @@ fixed seed, or shipped by an installed package):
   replaced by U[0, 1] (App. A);
 * ``mnist_saltpepper`` — the same digits, a fraction ν of the pixels set to 0 or 1 at random.
 
+Validation families, which no default of ``decompose`` was chosen on (they need scikit-learn, not
+a dependency; ``--families=digits_uniform,digits_saltpepper,patches_saltpepper``): scikit-learn's
+8×8 digits with uniform or salt-and-pepper outliers, and 8×8 grey patches of its two sample
+photographs with salt-and-pepper (impulse) noise.
+
 For each case: NMSE (eq. 20) of L̂ against the clean L, mask precision / recall / F1 against the
 true corruption mask (RPCA's mask is the same robust residual test on its L̂), and wall time.
 ``--vae`` passes keyword arguments to ``decompose`` as JSON (a variant to compare against the
