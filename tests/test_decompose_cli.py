@@ -116,6 +116,7 @@ def test_help_explains_threshold():
     ("latent", "exceeds the number of columns"),
     ("unknown_flag", "Unknown command line flag 'config.x'"),
     ("bad_int", "--steps=abc"),
+    ("negative_clip", "--encoder_clip"),
     ("missing_input", "--input must have a value"),
     ("extra_arg", "unexpected arguments"),
     ("images", "square number"),
@@ -154,6 +155,8 @@ def test_bad_input_exit_2_one_line(tmp_path, data, case, match):
     args.append("--config.x=1")
   elif case == "bad_int":
     args.append("--steps=abc")
+  elif case == "negative_clip":
+    args.append("--encoder_clip=-1")
   elif case == "missing_input":
     args = args[1:]
   elif case == "extra_arg":
@@ -227,6 +230,8 @@ def test_save_model_then_apply_it(tmp_path):
   np.testing.assert_array_equal(L4[1:3], np.load(tmp_path / "o3" / "L.npy")[1:3])  # rows intact
   np.save(tmp_path / "wide.npy", np.ones((20, 5)))
   for args, match in (([f"--input={tmp_path / 'x.npy'}", "--steps=9"], "--steps cannot be used"),
+                      ([f"--input={tmp_path / 'x.npy'}", "--encoder_clip=0"],
+                       "--encoder_clip cannot be used"),
                       ([f"--input={tmp_path / 'x.npy'}", f"--save_model={model}"],
                        "--save_model cannot be used"),
                       ([f"--input={tmp_path / 'wide.npy'}"], "fitted on d = 4 columns")):
