@@ -233,7 +233,7 @@ def main(argv):
   info = {k: v for k, v in result.info.items() if k != "loss_history"}
   info["output"] = stage.target
   print(json.dumps(info, indent=2, default=str))
-  if info.get("converged") is False:
+  if info.get("converged") is False and _MODEL.value is None:  # this run trained the VAE
     print(f"note: the training loss was still falling at the end (by {info['loss_drop']:.3g} over "
           f"the last tenth of the chunks, noise {info['loss_drop_noise']:.3g}); more --steps may "
           "give a cleaner L (summary.json: converged = false)", file=sys.stderr)
