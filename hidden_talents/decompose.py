@@ -115,9 +115,9 @@ TIE_FRACTION = 0.25
 # SDs (probability 10⁻²³), so only gross outliers and atom-collapsed columns are touched: a pixel
 # column with half its entries exactly 0 has a MAD near 0 and its digit strokes 10³–10⁴ SDs out;
 # fed those, the encoder drove the KL term to 10⁶ and MNIST uniform ν = 0.3 training diverged
-# (NMSE 0.636 after 10⁴ steps; 0.38, stable, with the clip — BENCHMARKS.md). Not free: in such a
-# column every non-zero value saturates at +10, and MNIST salt-and-pepper ν = 0.3 at n = 2000 gets
-# worse (0.37 → 0.44 on three seeds) while the other three MNIST cases and n = 10⁴ gain.
+# (NMSE 0.636 after 10⁴ steps; 0.38, stable, with the clip — BENCHMARKS.md). Not free: MNIST
+# salt-and-pepper ν = 0.3 at n = 2000 gets worse (0.37 → 0.44 on three seeds; an order-keeping
+# 10·asinh(z/10) squash gives the same 0.445) while the other three MNIST cases and n = 10⁴ gain.
 ENCODER_CLIP = 10.0
 
 __all__ = ["Decomposition", "RobustVAE", "StagedOutput", "check_matrix", "check_missing",
