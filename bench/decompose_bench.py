@@ -106,19 +106,26 @@ def _digits(n: int) -> np.ndarray:
   return images.astype(np.float64) / 255.0
 
 
-def mnist_uniform(n: int, nu: float, seed: int):
-  rng = np.random.default_rng(seed)
-  L = _digits(n)
+def _uniform(rng, L: np.ndarray, nu: float):
+  """A fraction ν of the entries of L replaced by U[0, 1]: (X, L, mask)."""
   mask = rng.random(L.shape) < nu
   return np.where(mask, rng.random(L.shape), L), L, mask
 
 
-def mnist_saltpepper(n: int, nu: float, seed: int):
-  rng = np.random.default_rng(seed)
-  L = _digits(n)
+def _saltpepper(rng, L: np.ndarray, nu: float):
+  """A fraction ν of the entries of L set to 0 or 1 at random: (X, L, mask); an entry set to its
+  own value is not an error."""
   mask = rng.random(L.shape) < nu
   X = np.where(mask, rng.integers(0, 2, L.shape).astype(np.float64), L)
-  return X, L, mask & (X != L)  # a pixel set to its own value is not an error
+  return X, L, mask & (X != L)
+
+
+def mnist_uniform(n: int, nu: float, seed: int):
+  return _uniform(np.random.default_rng(seed), _digits(n), nu)
+
+
+def mnist_saltpepper(n: int, nu: float, seed: int):
+  return _saltpepper(np.random.default_rng(seed), _digits(n), nu)
 
 
 def _sklearn_datasets():
@@ -130,25 +137,17 @@ def _sklearn_datasets():
   return datasets
 
 
-def _saltpepper(rng, L: np.ndarray, nu: float):
-  mask = rng.random(L.shape) < nu
-  X = np.where(mask, rng.integers(0, 2, L.shape).astype(np.float64), L)
-  return X, L, mask & (X != L)
-
-
 def digits_uniform(n: int, nu: float, seed: int):
   """scikit-learn's 8×8 digits (1797 images; the first min(n, 1797)), pixels / 16, a fraction ν
   of the pixels replaced by U[0, 1]."""
-  rng = np.random.default_rng(seed)
-  L = _sklearn_datasets().load_digits().data[:n] / 16.0
-  mask = rng.random(L.shape) < nu
-  return np.where(mask, rng.random(L.shape), L), L, mask
+  return _uniform(np.random.default_rng(seed), _sklearn_datasets().load_digits().data[:n] / 16.0,
+                  nu)
 
 
 def digits_saltpepper(n: int, nu: float, seed: int):
   """The same digits, a fraction ν of the pixels set to 0 or 1 at random."""
-  rng = np.random.default_rng(seed)
-  return _saltpepper(rng, _sklearn_datasets().load_digits().data[:n] / 16.0, nu)
+  return _saltpepper(np.random.default_rng(seed),
+                     _sklearn_datasets().load_digits().data[:n] / 16.0, nu)
 
 
 def patches_saltpepper(n: int, nu: float, seed: int):
