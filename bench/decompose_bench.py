@@ -171,8 +171,11 @@ def evaluate(method: str, X, L, mask, kwargs: dict) -> dict:
   res = hidden_talents.decompose(X, method=method, **kwargs)
   seconds = time.time() - t0
   sc = mask_scores(res.mask, mask)
+  # Whether the fit converged (RPCA: its stopping test within max_iter; VAE: the loss had
+  # flattened, decompose.loss_trend) and how long it ran: a number without them is not a result.
+  run = {k: res.info[k] for k in ("converged", "iterations", "steps") if k in res.info}
   return {"nmse": float(metrics.nmse(L, res.L)), "precision": sc["precision"],
-          "recall": sc["recall"], "f1": sc["f1"], "seconds": seconds}
+          "recall": sc["recall"], "f1": sc["f1"], "seconds": seconds, **run}
 
 
 def table(paths: list[str]) -> str:
