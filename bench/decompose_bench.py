@@ -49,7 +49,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import hidden_talents
-from hidden_talents import metrics
+from hidden_talents import io, metrics
 from hidden_talents.data import corrupt, lowrank, manifold, mnist
 from hidden_talents.decompose import mask_scores
 
@@ -250,9 +250,8 @@ def main() -> None:
       key, fp = f"{fam}/{nu:g}", rpca_fingerprint(X)
       if rpca_cache.get(key, {}).get("fingerprint") != fp:
         rpca_cache[key] = {**evaluate("rpca", X, L, mask, {}), "fingerprint": fp}
-        if cache_path:
-          with open(cache_path, "w") as fh:
-            json.dump(rpca_cache, fh, indent=1)
+        if cache_path:  # atomic: an interrupted run never leaves a truncated cache
+          io.atomic_write_json(cache_path, rpca_cache)
       rp = rpca_cache[key]
       va = evaluate("vae", X, L, mask, vae_kwargs)
       row = {"family": fam, "nu": nu, "input_nmse": float(metrics.nmse(L, X)), "vae": va,
