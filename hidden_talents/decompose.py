@@ -33,8 +33,8 @@ so every entry whose residual exceeds the inlier noise level gets a large varian
 When ``method="rpca"`` is the better choice (measured in BENCHMARKS.md): data close to low rank
 (linear rank 5 + sparse at ν = 0.1; 8×8 natural-image patches at ν = 0.3), and many outliers in
 few rows of many columns. On MNIST with 30 % of the pixels corrupted, the VAE's NMSE is 1.8× RPCA's
-with 2000 digits, 1.1× with 5000, and 0.92–0.96× with 10⁴. At 2000 rows its loss has flattened
-while the NMSE still rises: the decoder fits the outliers.
+with 2000 digits, 1.1× with 5000, and 0.92–0.96× with 10⁴. At 2000 rows the NMSE is best early
+and rises as the loss falls until the loss flattens: the decoder fits the outliers.
 
 Per-sample outlier scores are the fraction of flagged entries in each row. A constant column of X
 holds no outliers by definition: it is never flagged and its L is the constant itself.
