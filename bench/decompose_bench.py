@@ -27,9 +27,14 @@ true corruption mask (RPCA's mask is the same robust residual test on its L̂), 
 ``--vae`` passes keyword arguments to ``decompose`` as JSON (a variant to compare against the
 defaults); the RPCA numbers do not depend on it and are cached in ``--out``'s directory (recomputed
 when the data or ``decompose.py`` / ``rpca.py`` change).
+Each VAE row also records ``nmse_encoder``: L̂ decoded from the encoder's μz without the latent
+refinement (``refine_steps=0``), from the same fit. ``--holdout=F`` holds a fraction F of each
+case's rows out: both methods fit the rest, and the VAE's ``transform`` of the held-out rows is
+scored (``heldout_nmse``, ``heldout_nmse_encoder``).
 
   python bench/decompose_bench.py --out=runs/decompose_bench/defaults.json
   python bench/decompose_bench.py --vae='{"steps": 6000}' --out=runs/decompose_bench/steps6k.json
+  python bench/decompose_bench.py --families=torus --holdout=0.1 --out=runs/held/torus.json
   python bench/decompose_bench.py --table runs/decompose_bench/defaults.json \
       runs/decompose_bench/steps6k.json   # Markdown: NMSE per case, one column per run
 """
@@ -168,16 +173,44 @@ def case(family: str, n: int, nu: float, seed: int):
   return globals()[family](n, nu, seed)
 
 
-def evaluate(method: str, X, L, mask, kwargs: dict) -> dict:
+def split_rows(n: int, holdout: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+  """(fitted, held-out) row indices: a random fraction ``holdout`` of the n rows held out."""
+  perm = np.random.default_rng(seed).permutation(n)
+  k = int(round(holdout * n))
+  return np.sort(perm[k:]), np.sort(perm[:k])
+
+
+def evaluate(method: str, X, L, mask, kwargs: dict, held: tuple | None = None) -> dict:
+  """NMSE, mask scores, wall time and convergence of one fit. For the VAE (``decompose``'s
+  ``RobustVAE(**kwargs).fit(X).transform(X)``, the same result bit for bit) also ``nmse_encoder``:
+  L̂ decoded from the encoder's μz (``refine_steps=0``) from the same fit; and with ``held`` =
+  (X_new, L_new) rows the fit never saw, ``heldout_nmse`` / ``heldout_nmse_encoder`` of
+  ``transform(X_new)``."""
   t0 = time.time()
-  res = hidden_talents.decompose(X, method=method, **kwargs)
+  if method == "vae":
+    model = hidden_talents.RobustVAE(**kwargs).fit(X)
+    res = model.transform(X)
+  else:
+    res = hidden_talents.decompose(X, method=method, **kwargs)
   seconds = time.time() - t0
   sc = mask_scores(res.mask, mask)
   # Whether the fit converged (RPCA: its stopping test within max_iter; VAE: the loss had
   # flattened, decompose.loss_trend) and how long it ran: a number without them is not a result.
   run = {k: res.info[k] for k in ("converged", "iterations", "steps") if k in res.info}
-  return {"nmse": float(metrics.nmse(L, res.L)), "precision": sc["precision"],
-          "recall": sc["recall"], "f1": sc["f1"], "seconds": seconds, **run}
+  out = {"nmse": float(metrics.nmse(L, res.L)), "precision": sc["precision"],
+         "recall": sc["recall"], "f1": sc["f1"], "seconds": seconds, **run}
+  if method == "vae":
+    out["refine_steps"] = res.info["settings"]["refine_steps"]
+    out["reconstruction_seconds"] = res.info["reconstruction_seconds"]
+    out["nmse_encoder"] = float(metrics.nmse(L, model.transform(X, refine_steps=0).L))
+    if held is not None:
+      X_new, L_new = held
+      t0 = time.time()
+      out["heldout_nmse"] = float(metrics.nmse(L_new, model.transform(X_new).L))
+      out["heldout_seconds"] = time.time() - t0
+      out["heldout_nmse_encoder"] = float(metrics.nmse(
+          L_new, model.transform(X_new, refine_steps=0).L))
+  return out
 
 
 def rpca_fingerprint(X: np.ndarray) -> str:
@@ -221,6 +254,9 @@ def main() -> None:
   p.add_argument("--n", type=int, default=2000, help="rows per case")
   p.add_argument("--seed", type=int, default=0, help="data seed (decompose keeps its default)")
   p.add_argument("--vae", default="{}", help="JSON keyword arguments for decompose(method='vae')")
+  p.add_argument("--holdout", type=float, default=0.0,
+                 help="fraction of each case's rows held out: both methods fit the rest, and the "
+                      "VAE's transform of the held-out rows is scored too (0 = off)")
   p.add_argument("--out", default="", help="JSON file for the results (RPCA cached beside it)")
   args = p.parse_args()
   if args.table:
@@ -232,12 +268,15 @@ def main() -> None:
     if f not in FAMILIES + VALIDATION_FAMILIES:
       p.error(f"unknown family {f!r}; choose from {', '.join(FAMILIES + VALIDATION_FAMILIES)}")
   nus = [float(v) for v in args.nus.split(",")]
+  if not 0.0 <= args.holdout < 0.5:
+    p.error("--holdout must be in [0, 0.5)")
   rpca_cache: dict = {}
   cache_path = ""
   if args.out:
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     cache_path = os.path.join(os.path.dirname(os.path.abspath(args.out)),
-                              f"rpca_n{args.n}_seed{args.seed}.json")
+                              f"rpca_n{args.n}_seed{args.seed}"
+                              f"{f'_holdout{args.holdout:g}' if args.holdout else ''}.json")
     if os.path.exists(cache_path):
       with open(cache_path) as fh:
         rpca_cache = json.load(fh)
@@ -247,20 +286,27 @@ def main() -> None:
   for fam in families:
     for nu in nus:
       X, L, mask = case(fam, args.n, nu, args.seed)
+      held = None
+      if args.holdout:
+        fit, out = split_rows(X.shape[0], args.holdout, args.seed)  # digits: 1797 rows
+        held = (X[out], L[out])
+        X, L, mask = X[fit], L[fit], mask[fit]
       key, fp = f"{fam}/{nu:g}", rpca_fingerprint(X)
       if rpca_cache.get(key, {}).get("fingerprint") != fp:
         rpca_cache[key] = {**evaluate("rpca", X, L, mask, {}), "fingerprint": fp}
         if cache_path:  # atomic: an interrupted run never leaves a truncated cache
           io.atomic_write_json(cache_path, rpca_cache)
       rp = rpca_cache[key]
-      va = evaluate("vae", X, L, mask, vae_kwargs)
+      va = evaluate("vae", X, L, mask, vae_kwargs, held)
       row = {"family": fam, "nu": nu, "input_nmse": float(metrics.nmse(L, X)), "vae": va,
              "rpca": rp, "vae_over_rpca": va["nmse"] / rp["nmse"]}
       rows.append(row)
       print(f"{fam:18s} {nu:4.2f} | {row['input_nmse']:6.3f} | {va['nmse']:6.3f} "
             f"{va['precision']:5.2f} {va['recall']:5.2f} {va['seconds']:5.0f} | {rp['nmse']:6.3f} "
             f"{rp['precision']:5.2f} {rp['recall']:5.2f} {rp['seconds']:5.0f} | "
-            f"{row['vae_over_rpca']:.2f}", flush=True)
+            f"{row['vae_over_rpca']:.2f} | encoder's μz {va['nmse_encoder']:.3f}"
+            + (f" | held out {va['heldout_nmse']:.3f} (encoder's μz "
+               f"{va['heldout_nmse_encoder']:.3f})" if held is not None else ""), flush=True)
   ratios = np.array([r["vae_over_rpca"] for r in rows])
   print(f"VAE better than RPCA in {int(np.sum(ratios < 1))} of {len(rows)} cases; median "
         f"NMSE ratio VAE/RPCA {np.median(ratios):.2f}", file=sys.stderr)
@@ -272,8 +318,9 @@ def main() -> None:
                      "kl_warmup_fraction": DM.DEFAULT_WARMUP_FRACTION,
                      "decoder_variance": DM.DEFAULT_DECODER_VARIANCE, "alpha": DM.DEFAULT_ALPHA,
                      "tied_alpha": DM.TIED_ALPHA, "tie_fraction": DM.TIE_FRACTION,
-                     "encoder_clip": DM.ENCODER_CLIP},
-                 "n": args.n, "seed": args.seed, "rows": rows,
+                     "encoder_clip": DM.ENCODER_CLIP, "refine_steps": DM.REFINE_STEPS,
+                     "refine_lr": DM.REFINE_LR},
+                 "n": args.n, "holdout": args.holdout, "seed": args.seed, "rows": rows,
                  "argv": sys.argv, "load_average": os.getloadavg()}, fh, indent=1)
 
 

@@ -6,7 +6,8 @@ against the clean L and, with ``--holdout`` > 0, the VAE objective (β = 1) and 
 held out of the fit (a candidate early-stopping signal). ``--nu=0`` trains on the clean rows (the
 capacity control: what the same network reaches without outliers). Settings are ``decompose``'s
 defaults (``RobustVAE``) unless ``--vae`` overrides them; ``--steps`` defaults to
-``resolve_steps`` for the fitted rows.
+``resolve_steps`` for the fitted rows. L̂ is decoded from the encoder's μz, without
+``decompose``'s latent refinement (which would cost 500 steps per curve point).
 
   python bench/decompose_curve.py --family=mnist_saltpepper --nu=0.1 --steps=20000 --holdout=0.1
   python bench/decompose_curve.py --family=mnist_uniform --nu=0 --steps=16000   # clean control

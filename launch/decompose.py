@@ -46,6 +46,7 @@ from hidden_talents.decompose import (
   DEFAULT_WARMUP_FRACTION,
   ENCODER_CLIP,
   MAX_DEFAULT_STEPS,
+  REFINE_STEPS,
   RobustVAE,
   check_matrix,
   check_missing,
@@ -84,6 +85,11 @@ _ENCODER_CLIP = flags.DEFINE_float(
     f"(the data term sees the raw values); default {ENCODER_CLIP:g}; 0 = off (the paper's "
     "encoder). Guards columns whose MAD nearly vanishes (half their entries exactly 0).",
     lower_bound=0.0)
+_REFINE_STEPS = flags.DEFINE_integer(
+    "refine_steps", None, "VAE: Adam steps that refine each row's latent code on that row's own "
+    "VAE cost (decoder fixed) before L is decoded; default "
+    f"{REFINE_STEPS}; 0 = the encoder's mean (the paper's). With --model it may be changed.",
+    lower_bound=0)
 _SEED = flags.DEFINE_integer("seed", 0, "PRNG seed (recorded in summary.json).")
 _THRESHOLD = flags.DEFINE_float(
     "threshold", 3.0,
@@ -188,19 +194,21 @@ def main(argv):
   try:
     if model is not None:
       result = model.transform(X, missing=missing, threshold=_THRESHOLD.value
-                               if flags.FLAGS["threshold"].present else None)
+                               if flags.FLAGS["threshold"].present else None,
+                               refine_steps=_REFINE_STEPS.value)
       result.info["model_file"] = file_fingerprint(_MODEL.value)
     elif _SAVE_MODEL.value is not None:
       model = RobustVAE(latent_dim=_LATENT.value, steps=_STEPS.value, seed=_SEED.value,
                         threshold=_THRESHOLD.value, kl_warmup=_KL_WARMUP.value,
                         decoder_variance=_DECODER_VARIANCE.value,
-                        encoder_clip=_ENCODER_CLIP.value)
+                        encoder_clip=_ENCODER_CLIP.value, refine_steps=_REFINE_STEPS.value)
       result = model.fit_transform(X, missing=missing, progress=not _QUIET.value)
     else:
       result = decompose(X, method=_METHOD.value, latent_dim=_LATENT.value, steps=_STEPS.value,
                          seed=_SEED.value, threshold=_THRESHOLD.value, kl_warmup=_KL_WARMUP.value,
                          decoder_variance=_DECODER_VARIANCE.value,
-                         encoder_clip=_ENCODER_CLIP.value, missing=missing,
+                         encoder_clip=_ENCODER_CLIP.value, refine_steps=_REFINE_STEPS.value,
+                         missing=missing,
                          progress=not _QUIET.value)
   except ValueError as e:
     stage.discard()

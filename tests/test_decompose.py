@@ -239,7 +239,7 @@ def _fake_train(monkeypatch, noise: float = 0.3, calls: list | None = None):
       calls.append(steps)
     return {"seed": seed}, {"loss_history": [1.0], "steps": steps}
 
-  def fake_apply(settings, params, Z):
+  def fake_apply(settings, params, Z, **refine):
     rng = np.random.default_rng(params["seed"])
     return Z + noise * rng.standard_t(2, size=Z.shape)
   monkeypatch.setattr(DM, "train_vae", fake)
@@ -287,7 +287,7 @@ def test_settings_recorded(monkeypatch):
   assert s == {"method": "vae", "seed": 3, "alpha": 1e-2, "threshold": 2.5, "latent_dim": 3,
                "steps": 7, "hidden_widths": [32, 64], "batch_size": 50, "learning_rate": 1e-3,
                "num_latent_samples": 1, "kl_warmup": 2, "decoder_variance": "optimal",
-               "encoder_clip": DM.ENCODER_CLIP}
+               "encoder_clip": DM.ENCODER_CLIP, "refine_steps": DM.REFINE_STEPS}
 
 
 def test_loss_trend_tells_a_falling_curve_from_a_flat_one(monkeypatch):

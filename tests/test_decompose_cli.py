@@ -117,6 +117,7 @@ def test_help_explains_threshold():
     ("unknown_flag", "Unknown command line flag 'config.x'"),
     ("bad_int", "--steps=abc"),
     ("negative_clip", "--encoder_clip"),
+    ("negative_refine", "--refine_steps"),
     ("missing_input", "--input must have a value"),
     ("extra_arg", "unexpected arguments"),
     ("images", "square number"),
@@ -157,6 +158,8 @@ def test_bad_input_exit_2_one_line(tmp_path, data, case, match):
     args.append("--steps=abc")
   elif case == "negative_clip":
     args.append("--encoder_clip=-1")
+  elif case == "negative_refine":
+    args.append("--refine_steps=-1")
   elif case == "missing_input":
     args = args[1:]
   elif case == "extra_arg":

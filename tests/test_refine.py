@@ -1,0 +1,147 @@
+"""Latent refinement (``decompose.refine_latents``): each row's q(z|x) optimised on that row's own
+VAE cost with the decoder fixed, before L is decoded (issue 16; BENCHMARKS.md, stop 26). Tiny
+networks and few steps, as in ``test_robust_vae.py``."""
+
+from __future__ import annotations
+
+import importlib
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import hidden_talents as ht
+from hidden_talents import metrics
+from hidden_talents.objectives.unified import (
+  LossCoefficients,
+  model_coefficients,
+  reparameterize,
+  unified_cost,
+)
+
+DM = importlib.import_module("hidden_talents.decompose")  # the module, not the function
+
+KW = dict(steps=400, hidden_widths=(16, 16), batch_size=32, latent_dim=2, seed=1)
+
+
+def circle(n: int, seed: int, nu: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
+  """(X, L): a closed curve in R⁴ plus ±3 gross outliers on a fraction ν of the entries."""
+  rng = np.random.default_rng(seed)
+  t = rng.uniform(0, 2 * np.pi, (n, 1))
+  L = np.concatenate([np.cos(t), np.sin(t), np.cos(2 * t), np.sin(2 * t)], 1)
+  X = L + 0.01 * rng.normal(size=L.shape)
+  m = rng.random(L.shape) < nu
+  X[m] += 3 * rng.choice([-1.0, 1.0], m.sum())
+  return X, L
+
+
+@pytest.fixture(scope="module")
+def fitted():
+  X, L = circle(300, seed=0)
+  model = ht.RobustVAE(**KW).fit(X)
+  Z = jnp.asarray((X - model.center) / model.scale, jnp.float32)
+  return X, L, model, DM.compiled(model.settings).fns, Z
+
+
+def row_costs(fns, params, Z, mu, lv, samples: int = 256) -> np.ndarray:
+  """Each row's VAE cost (β = 1, Σx optimised out) at (μz, log σz²), averaged over ``samples``
+  reparameterisation draws — written out here from the objective, not taken from the code under
+  test."""
+  coeffs = LossCoefficients(*[jnp.float32(v) for v in model_coefficients("vae")])
+  eps = jax.random.normal(jax.random.PRNGKey(123), (samples, *mu.shape))
+  z = reparameterize(mu[None], lv[None], eps, coeffs.noise)
+  mu_x = fns.model.apply(params, z, method=ht.models.AutoEncoder.decode)
+  alpha = fns.settings.alpha
+  cost = jax.vmap(lambda x, mx, m, v: unified_cost(x, mx, m, v, coeffs, alpha=alpha)[0],
+                  in_axes=(0, 1, 0, 0))(Z, mu_x, mu, lv)
+  return np.asarray(cost)
+
+
+def test_refinement_lowers_each_rows_cost(fitted):
+  _, _, model, fns, Z = fitted
+  _, mu0, lv0 = fns.reconstruct(model.params, Z)
+  mu1, lv1 = DM.refine_latents(fns, model.params, Z, jnp.ones_like(Z), jax.random.PRNGKey(0),
+                               steps=300)
+  before = row_costs(fns, model.params, Z, mu0, lv0)
+  after = row_costs(fns, model.params, Z, mu1, lv1)
+  assert after.sum() < before.sum()
+  # Nearly every row improves (a few may stay within the Monte-Carlo noise of 256 draws).
+  assert np.mean(after <= before + 0.05) >= 0.95, np.sort(after - before)[-5:]
+
+
+def test_rows_are_refined_independently(fitted):
+  """Adam works per coordinate and the costs are summed: changing some rows leaves the others'
+  refined codes where they were (same shapes, same noise)."""
+  _, _, model, fns, Z = fitted
+  w = jnp.ones_like(Z[:40])
+  key = jax.random.PRNGKey(5)
+  a = DM.refined_reconstruction(fns, model.params, Z[:40], w, key, 100)
+  b = DM.refined_reconstruction(fns, model.params, Z[:40].at[30:].add(4.0), w, key, 100)
+  np.testing.assert_allclose(np.asarray(a[:30]), np.asarray(b[:30]), atol=1e-5)
+  assert not np.allclose(np.asarray(a[30:]), np.asarray(b[30:]), atol=1e-3)
+
+
+def test_refine_steps_zero_decodes_the_encoders_mean(fitted):
+  X, _, model, fns, Z = fitted
+  res = model.transform(X, refine_steps=0)
+  l_hat = np.asarray(fns.reconstruct(model.params, Z)[0], np.float64) * model.scale + model.center
+  np.testing.assert_array_equal(res.L, l_hat)
+  assert res.info["settings"]["refine_steps"] == 0
+  assert model.transform(X).info["settings"]["refine_steps"] == DM.REFINE_STEPS
+
+
+def test_refinement_recovers_new_rows_better(fitted):
+  """Rows the model never saw: the encoder's guess is worse on them than on the fitted rows;
+  refining their codes on their own cost brings L̂ closer to the clean curve."""
+  _, _, model, _, _ = fitted
+  X_new, L_new = circle(100, seed=3)
+  refined = metrics.nmse(L_new, model.transform(X_new).L)
+  encoder = metrics.nmse(L_new, model.transform(X_new, refine_steps=0).L)
+  assert refined < encoder, (refined, encoder)
+
+
+def test_missing_entries_do_not_enter_the_refinement(fitted):
+  X, _, model, _, _ = fitted
+  missing = np.zeros(X.shape, bool)
+  missing[::7, 1] = True
+  a = model.transform(np.where(missing, 0.0, X), missing=missing)
+  b = model.transform(np.where(missing, 50.0, X), missing=missing)
+  np.testing.assert_array_equal(a.L, b.L)
+  # ... and they do enter when they are not marked missing.
+  c = model.transform(np.where(missing, 50.0, X))
+  assert not np.allclose(c.L[::7], a.L[::7])
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, True, "10"])
+def test_bad_refine_steps_are_refused(fitted, bad):
+  X, _, model, _, _ = fitted
+  with pytest.raises(ValueError, match="refine_steps"):
+    ht.RobustVAE(refine_steps=bad)
+  with pytest.raises(ValueError, match="refine_steps"):
+    model.transform(X, refine_steps=bad)
+
+
+def test_refine_steps_are_saved_and_old_files_load_without(fitted, tmp_path):
+  X, _, model, _, _ = fitted
+  other = ht.RobustVAE(**{**KW, "refine_steps": 50})
+  other.params, other.settings = model.params, model.settings  # same network, other setting
+  for name in ("center", "scale", "residual_scale", "constant", "fit_info"):
+    setattr(other, name, getattr(model, name))
+  path = str(tmp_path / "m.npz")
+  other.save(path)
+  loaded = ht.RobustVAE.load(path)
+  assert loaded.config["refine_steps"] == 50
+  np.testing.assert_array_equal(loaded.transform(X).L, model.transform(X, refine_steps=50).L)
+  # A file from before refinement existed decodes the encoder's mean, as it did then.
+  with np.load(path, allow_pickle=False) as z:
+    arrays = {k: z[k] for k in z.files}
+  meta = json.loads(str(arrays["meta"]))
+  del meta["config"]["refine_steps"]
+  arrays["meta"] = np.array(json.dumps(meta))
+  old = str(tmp_path / "old.npz")
+  np.savez(old, **arrays)
+  assert ht.RobustVAE.load(old).config["refine_steps"] == 0
+  np.testing.assert_array_equal(ht.RobustVAE.load(old).transform(X).L,
+                                model.transform(X, refine_steps=0).L)
