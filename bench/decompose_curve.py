@@ -34,19 +34,12 @@ from hidden_talents import metrics, train  # noqa: E402
 DM = importlib.import_module("hidden_talents.decompose")  # the module (ht.decompose is a function)
 
 
-def split_rows(n: int, holdout: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-  """(fitted, held-out) row indices: a random fraction ``holdout`` of the n rows held out."""
-  perm = np.random.default_rng(seed).permutation(n)
-  k = int(round(holdout * n))
-  return np.sort(perm[k:]), np.sort(perm[:k])
-
-
 def curve(X: np.ndarray, L: np.ndarray, *, steps: int | None, every: int, holdout: float,
           seed: int, vae: dict) -> list[dict]:
   """Trains ``decompose``'s VAE on the fitted rows of X and returns one record per ``every`` steps
   (whole chunks of ``DM.CHUNK_STEPS``): step, loss, nmse (fitted rows), and with a held-out split
   heldout_objective and heldout_nmse."""
-  fit, held = split_rows(X.shape[0], holdout, seed)
+  fit, held = decompose_bench.split_rows(X.shape[0], holdout, seed)
   model = DM.RobustVAE(steps=steps, seed=seed, **vae)
   Z, center, scale = DM.robust_standardize(X[fit])
   alpha = DM.resolve_alpha(model.config["alpha"], Z)

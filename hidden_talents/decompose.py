@@ -562,10 +562,7 @@ def _check_settings(*, latent_dim, steps, seed, alpha, threshold, hidden_widths,
                                    or not (0 <= encoder_clip < math.inf)):
     raise ValueError(f"encoder_clip must be a number ≥ 0 (robust SDs; 0 = off) or None, got "
                      f"{encoder_clip!r}")
-  if kl_warmup is not None and (isinstance(kl_warmup, bool)
-                                or not isinstance(kl_warmup, numbers.Integral) or kl_warmup < 0):
-    raise ValueError(f"kl_warmup must be an integer ≥ 0 (steps; 0 = off) or None, got "
-                     f"{kl_warmup!r}")
+  kl_warmup = _optional_count("kl_warmup", kl_warmup, "steps; 0 = off")
   if decoder_variance not in DECODER_VARIANCES:
     raise ValueError(f"decoder_variance must be one of {DECODER_VARIANCES}, got "
                      f"{decoder_variance!r}")
@@ -585,19 +582,22 @@ def _check_settings(*, latent_dim, steps, seed, alpha, threshold, hidden_widths,
           "batch_size": _positive_int("batch_size", batch_size),
           "learning_rate": _positive_float("learning_rate", learning_rate),
           "num_latent_samples": _positive_int("num_latent_samples", num_latent_samples),
-          "kl_warmup": None if kl_warmup is None else int(kl_warmup),
+          "kl_warmup": kl_warmup,
           "decoder_variance": decoder_variance,
           "encoder_clip": None if encoder_clip is None else float(encoder_clip),
           "refine_steps": refine_steps}
 
 
+def _optional_count(name: str, value: Any, meaning: str) -> int | None:
+  """``value`` as an int ≥ 0, or None; anything else (a bool, a float, a negative) is refused."""
+  if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral)
+                            or value < 0):
+    raise ValueError(f"{name} must be an integer ≥ 0 ({meaning}) or None, got {value!r}")
+  return None if value is None else int(value)
+
+
 def _check_refine_steps(refine_steps: Any) -> int | None:
-  if refine_steps is not None and (isinstance(refine_steps, bool)
-                                   or not isinstance(refine_steps, numbers.Integral)
-                                   or refine_steps < 0):
-    raise ValueError(f"refine_steps must be an integer ≥ 0 (Adam steps per row; 0 = off) or None, "
-                     f"got {refine_steps!r}")
-  return None if refine_steps is None else int(refine_steps)
+  return _optional_count("refine_steps", refine_steps, "Adam steps per row; 0 = off")
 
 
 def resolve_refine_steps(refine_steps: int | None) -> int:
