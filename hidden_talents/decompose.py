@@ -53,6 +53,7 @@ import collections
 import dataclasses
 import datetime
 import functools
+import hashlib
 import io as _pyio
 import json
 import math
@@ -535,13 +536,14 @@ def apply_vae(settings: train.Settings, params: Any, Z: np.ndarray, *, refine_st
   fns = compiled(settings)
   bsz = settings.eval_batch_size
   data = jnp.asarray(Z, jnp.float32)
-  weight = jnp.asarray(np.ones(Z.shape, bool) if observed is None else observed, jnp.float32)
   base = jax.random.fold_in(jax.random.PRNGKey(seed), _REFINE_STREAM)
   parts = []
   for k, i in enumerate(range(0, Z.shape[0], bsz)):
     if refine_steps:
-      out = fns.refine(params, data[i:i + bsz], weight[i:i + bsz], jax.random.fold_in(base, k),
-                       steps=int(refine_steps))
+      rows = data[i:i + bsz]
+      weight = (jnp.ones(rows.shape, jnp.float32) if observed is None
+                else jnp.asarray(observed[i:i + bsz], jnp.float32))
+      out = fns.refine(params, rows, weight, jax.random.fold_in(base, k), steps=int(refine_steps))
     else:
       out = fns.reconstruct(params, data[i:i + bsz])
     parts.append(np.asarray(out))
@@ -690,6 +692,13 @@ def check_save_path(path: str) -> str:
   return path
 
 
+def _rows_digest(Z: np.ndarray, missing: np.ndarray | None) -> str:
+  """SHA-256 of standardised rows and their missing mask: which rows a reconstruction is of."""
+  h = hashlib.sha256(np.ascontiguousarray(Z).tobytes())
+  h.update(b"-" if missing is None else np.packbits(missing).tobytes())
+  return h.hexdigest()
+
+
 class RobustVAE:
   """The VAE as a nonlinear robust PCA, fitted once and applied to new rows.
 
@@ -724,7 +733,7 @@ class RobustVAE:
     self.params: Any = None
     self.center = self.scale = self.residual_scale = self.constant = None
     self.fit_info: dict[str, Any] = {}
-    self._fit_reconstruction: tuple | None = None  # (refine_steps, Z, missing, Ẑ) of the fit
+    self._fit_reconstruction: tuple | None = None  # (refine_steps, digest, Ẑ) of the fit
 
   def __repr__(self) -> str:
     args = ", ".join(f"{k}={v!r}" for k, v in self.config.items())
@@ -818,8 +827,9 @@ class RobustVAE:
     Z_hat = apply_vae(settings, params, Z, refine_steps=refine, seed=self.config["seed"],
                       observed=observed)
     info["reconstruction_seconds"] = time.perf_counter() - t0  # refinement included
-    # transform(X) of the same rows reuses this reconstruction instead of refining it again.
-    self._fit_reconstruction = (refine, Z, missing, Z_hat.copy())
+    # The next transform of the same rows (fit_transform, decompose) reuses this reconstruction
+    # instead of refining them again; it is kept until then, keyed by a digest of the rows.
+    self._fit_reconstruction = (refine, _rows_digest(Z, missing), Z_hat.copy())
     Z_hat[:, constant] = 0.0
     R = Z - Z_hat if missing is None else np.where(missing, np.nan, Z - Z_hat)
     sigma = MAD_TO_SIGMA * np.nanmedian(np.abs(R - np.nanmedian(R, axis=0)), axis=0)
@@ -867,12 +877,10 @@ class RobustVAE:
     if missing is not None:
       Z[missing] = 0.0
     check_magnitudes(X, Z)
-    cached = self._fit_reconstruction
-    if (cached is not None and cached[0] == refine and cached[1].shape == Z.shape
-        and np.array_equal(cached[1], Z)
-        and (missing is None) == (cached[2] is None)
-        and (missing is None or np.array_equal(missing, cached[2]))):
-      Z_hat = cached[3].copy()  # the fit's rows: the same computation, done once
+    cached, self._fit_reconstruction = self._fit_reconstruction, None
+    if (cached is not None and cached[0] == refine and cached[2].shape == Z.shape
+        and cached[1] == _rows_digest(Z, missing)):
+      Z_hat = cached[2]  # the fit's rows: the same computation, done once
     else:
       Z_hat = apply_vae(self.settings, self.params, Z, refine_steps=refine,
                         seed=self.config["seed"], observed=None if missing is None else ~missing)

@@ -145,3 +145,16 @@ def test_refine_steps_are_saved_and_old_files_load_without(fitted, tmp_path):
   assert ht.RobustVAE.load(old).config["refine_steps"] == 0
   np.testing.assert_array_equal(ht.RobustVAE.load(old).transform(X).L,
                                 model.transform(X, refine_steps=0).L)
+
+
+def test_fit_refines_its_rows_once_and_transform_reuses_them_once(fitted):
+  """fit's reconstruction of its rows serves the next transform of the same rows (decompose pays
+  for the refinement once) and is then dropped; recomputing gives the same result bit for bit."""
+  X, _, _, _, _ = fitted
+  model = ht.RobustVAE(**KW).fit(X)
+  assert model._fit_reconstruction is not None
+  reused = model.transform(X)
+  assert model._fit_reconstruction is None  # not kept on the model
+  np.testing.assert_array_equal(model.transform(X).L, reused.L)
+  other = model.fit(X + 0.0).transform(X[::-1].copy())  # other rows: not served from the fit
+  np.testing.assert_array_equal(other.L, model.transform(X[::-1].copy()).L)
