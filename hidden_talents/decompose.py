@@ -84,8 +84,6 @@ from hidden_talents.objectives.unified import (
   DECODER_VARIANCES,
   LossCoefficients,
   model_coefficients,
-  reparameterize,
-  unified_cost,
 )
 
 METHODS = ("vae", "rpca")
@@ -383,32 +381,20 @@ def refine_latents(fns: train.TrainFns, params: Any, x: jax.Array, weight: jax.A
   """(μz, log σz²) of rows x (standardised) after ``steps`` Adam steps on each row's VAE cost with
   the decoder fixed (``REFINE_STEPS`` above), from the encoder's guess.
 
-  The cost is the engine's per-sample unified cost (eq. 2; Σx optimised out for ``'optimal'``, the
-  decoder's variance head otherwise) at β = 1 and C2 = 1, summed over the rows: Adam's steps are
-  per coordinate, so each row is refined on its own. The learning rate decays from ``lr`` to 0
-  on a cosine over the steps. ``weight`` (same shape as x, 1 = observed,
-  0 = missing) leaves missing entries out of the data term. ``key`` draws the reparameterisation
-  noise (``settings.num_latent_samples`` samples per step)."""
-  s, model = fns.settings, fns.model
+  The cost is the engine's ``latent_cost``, the per-sample unified cost that training minimises
+  (eq. 2; Σx optimised out for ``'optimal'``, the decoder's variance head otherwise), at β = 1 and
+  C2 = 1, summed over the rows: Adam's steps are per coordinate, so each row is refined on its
+  own. The learning rate decays from ``lr`` to 0 on a cosine over the steps. ``weight`` (same
+  shape as x, 1 = observed, 0 = missing) leaves missing entries out of the data term. ``key``
+  draws the reparameterisation noise (``settings.num_latent_samples`` samples per step)."""
+  s = fns.settings
   coeffs = LossCoefficients(*[jnp.float32(v) for v in model_coefficients("vae")])
   _, mu0, lv0 = fns.reconstruct(params, x)
 
   def cost(v, k):
     mu, lv = v
     eps = jax.random.normal(k, (s.num_latent_samples, *mu.shape))
-    z = reparameterize(mu[None], lv[None], eps, coeffs.noise)  # (τ, B, κ)
-    if s.decoder_variance == "optimal":
-      mu_x = model.apply(params, z, method=models.AutoEncoder.decode)
-      per_row = jax.vmap(lambda xi, mxi, mzi, lvi, wi: unified_cost(
-          xi, mxi, mzi, lvi, coeffs, alpha=s.alpha, weight=wi)[0],
-          in_axes=(0, 1, 0, 0, 0))(x, mu_x, mu, lv, weight)
-    else:
-      mu_x, logvar_x = model.apply(params, z, method=models.AutoEncoder.decode_with_variance)
-      per_row = jax.vmap(lambda xi, mxi, mzi, lvi, lgi, wi: unified_cost(
-          xi, mxi, mzi, lvi, coeffs, alpha=s.alpha, decoder_variance=s.decoder_variance,
-          logvar_x=lgi, weight=wi)[0],
-          in_axes=(0, 1, 0, 0, 1, 0))(x, mu_x, mu, lv, logvar_x, weight)
-    return jnp.sum(per_row)
+    return jnp.sum(fns.latent_cost(params, x, mu, lv, eps, coeffs, weight)[0])
 
   tx = optax.adam(optax.cosine_decay_schedule(lr, steps))
 

@@ -245,6 +245,8 @@ class TrainFns(NamedTuple):
   loss: Callable[..., tuple[jax.Array, tuple[jax.Array, jax.Array]]]
   curve_point: Callable[..., CurveMetrics]
   refit_logvar_head: Callable[..., TrainState]
+  # latent_cost(params, x, mu_z, logvar_z, eps, coeffs, weight=None) -> (per-row cost, parts)
+  latent_cost: Callable[..., tuple[jax.Array, dict]]
 
 
 def make_model(s: Settings) -> models.AutoEncoder:
@@ -328,29 +330,37 @@ def make_train(s: Settings) -> TrainFns:
     return TrainState(params=params, opt_state=tx.init(params), step=jnp.zeros((), jnp.int32),
                       failed=jnp.zeros((), bool))
 
-  def per_sample(params, x, eps, coeffs):
-    """Per-sample unified cost (B,) of a batch and its parts, under ``s.decoder_variance``; with
-    ``s.missing_data`` NaN entries of x are missing (filled with 0, weight 0 in the data term)."""
-    weight = None
-    if s.missing_data:
-      observed = ~jnp.isnan(x)
-      x, weight = jnp.where(observed, x, 0.0), observed.astype(x.dtype)
-    mu_z, logvar_z = encode(params, x)
+  def latent_cost(params, x, mu_z, logvar_z, eps, coeffs, weight=None):
+    """Per-sample unified cost (B,) and its parts of rows x at given q(z|x) = N(μz, diag σz²),
+    under ``s.decoder_variance``: Σx optimised out for ``'optimal'`` (eqs. 86–87), the decoder's
+    variance head otherwise. ``weight`` (B, d), when given, leaves entries out of the data term
+    (0 = missing). Shared by training (μz, σz² from the encoder) and ``decompose``'s latent
+    refinement (μz, σz² optimised per row)."""
     z = reparameterize(mu_z[None], logvar_z[None], eps, coeffs.noise)  # (τ, B, κ)
+    w_axis = None if weight is None else 0
     if s.decoder_variance == "optimal":
       mu_x = model.apply(params, z, method=models.AutoEncoder.decode)  # (τ, B, d)
       return jax.vmap(
           lambda xi, mxi, mzi, lvi, wi: unified_cost(xi, mxi, mzi, lvi, coeffs, alpha=s.alpha,
                                                      weight=wi),
-          in_axes=(0, 1, 0, 0, None if weight is None else 0))(x, mu_x, mu_z, logvar_z, weight)
+          in_axes=(0, 1, 0, 0, w_axis))(x, mu_x, mu_z, logvar_z, weight)
     # (τ, B, d) each: s = log(γ − α) at the same z as μx.
     mu_x, logvar_x = model.apply(params, z, method=models.AutoEncoder.decode_with_variance)
     return jax.vmap(
         lambda xi, mxi, mzi, lvi, lgi, wi: unified_cost(
             xi, mxi, mzi, lvi, coeffs, alpha=s.alpha, decoder_variance=s.decoder_variance,
             logvar_x=lgi, weight=wi),
-        in_axes=(0, 1, 0, 0, 1, None if weight is None else 0))(
-            x, mu_x, mu_z, logvar_z, logvar_x, weight)
+        in_axes=(0, 1, 0, 0, 1, w_axis))(x, mu_x, mu_z, logvar_z, logvar_x, weight)
+
+  def per_sample(params, x, eps, coeffs):
+    """Per-sample unified cost (B,) of a batch and its parts, with q(z|x) from the encoder; with
+    ``s.missing_data`` NaN entries of x are missing (filled with 0, weight 0 in the data term)."""
+    weight = None
+    if s.missing_data:
+      observed = ~jnp.isnan(x)
+      x, weight = jnp.where(observed, x, 0.0), observed.astype(x.dtype)
+    mu_z, logvar_z = encode(params, x)
+    return latent_cost(params, x, mu_z, logvar_z, eps, coeffs, weight)
 
   def per_sample_cost(params, x, eps, coeffs):
     return per_sample(params, x, eps, coeffs)[0]
@@ -496,4 +506,4 @@ def make_train(s: Settings) -> TrainFns:
         objective=obj / s.num_samples, vae_objective=vae_obj / s.num_samples)
 
   return TrainFns(s, model, init, run_chunk, evaluate, sample_batch, reconstruct, loss_fn,
-                  curve_point, refit_logvar_head)
+                  curve_point, refit_logvar_head, latent_cost)

@@ -20,26 +20,15 @@ from hidden_talents.objectives.unified import (
   reparameterize,
   unified_cost,
 )
+from tests.helpers import ROBUST_KW as KW
+from tests.helpers import circle
 
 DM = importlib.import_module("hidden_talents.decompose")  # the module, not the function
-
-KW = dict(steps=400, hidden_widths=(16, 16), batch_size=32, latent_dim=2, seed=1)
-
-
-def circle(n: int, seed: int, nu: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
-  """(X, L): a closed curve in R⁴ plus ±3 gross outliers on a fraction ν of the entries."""
-  rng = np.random.default_rng(seed)
-  t = rng.uniform(0, 2 * np.pi, (n, 1))
-  L = np.concatenate([np.cos(t), np.sin(t), np.cos(2 * t), np.sin(2 * t)], 1)
-  X = L + 0.01 * rng.normal(size=L.shape)
-  m = rng.random(L.shape) < nu
-  X[m] += 3 * rng.choice([-1.0, 1.0], m.sum())
-  return X, L
 
 
 @pytest.fixture(scope="module")
 def fitted():
-  X, L = circle(300, seed=0)
+  X, L = circle(300, seed=0, nu=0.2)
   model = ht.RobustVAE(**KW).fit(X)
   Z = jnp.asarray((X - model.center) / model.scale, jnp.float32)
   return X, L, model, DM.compiled(model.settings).fns, Z
@@ -96,7 +85,7 @@ def test_refinement_recovers_new_rows_better(fitted):
   """Rows the model never saw: the encoder's guess is worse on them than on the fitted rows;
   refining their codes on their own cost brings L̂ closer to the clean curve."""
   _, _, model, _, _ = fitted
-  X_new, L_new = circle(100, seed=3)
+  X_new, L_new = circle(100, seed=3, nu=0.2)
   refined = metrics.nmse(L_new, model.transform(X_new).L)
   encoder = metrics.nmse(L_new, model.transform(X_new, refine_steps=0).L)
   assert refined < encoder, (refined, encoder)

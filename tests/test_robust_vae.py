@@ -14,26 +14,15 @@ import pytest
 
 import hidden_talents as ht
 from hidden_talents import metrics
+from tests.helpers import ROBUST_KW as KW
+from tests.helpers import circle
 
 DM = importlib.import_module("hidden_talents.decompose")  # the module, not the function
-
-KW = dict(steps=400, hidden_widths=(16, 16), batch_size=32, latent_dim=2, seed=1)
-
-
-def circle(n: int, seed: int, nu: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
-  """(X, L): a closed curve in R⁴ (a 1-D manifold) plus ±3 gross outliers on a fraction ν."""
-  rng = np.random.default_rng(seed)
-  t = rng.uniform(0, 2 * np.pi, (n, 1))
-  L = np.concatenate([np.cos(t), np.sin(t), np.cos(2 * t), np.sin(2 * t)], 1)
-  X = L + 0.01 * rng.normal(size=L.shape)
-  m = rng.random(L.shape) < nu
-  X[m] += 3 * rng.choice([-1.0, 1.0], m.sum())
-  return X, L
 
 
 @pytest.fixture(scope="module")
 def fitted():
-  X, L = circle(200, seed=0)
+  X, L = circle(200, seed=0, nu=0.1)
   return X, L, ht.RobustVAE(**KW).fit(X)
 
 
@@ -63,7 +52,7 @@ def test_second_fit_and_transform_do_not_retrace(fitted):
 
 def test_transform_new_rows_of_the_same_manifold(fitted):
   X, L, model = fitted
-  X_new, L_new = circle(60, seed=5)
+  X_new, L_new = circle(60, seed=5, nu=0.1)
   res = model.transform(X_new)
   assert res.L.shape == res.S.shape == res.mask.shape == (60, 4)
   assert res.sample_scores.shape == (60,) and res.info["n"] == 60
@@ -114,7 +103,7 @@ def test_save_load_round_trip_is_bit_identical(fitted, tmp_path):
   loaded = ht.RobustVAE.load(path)
   assert loaded.config == model.config and loaded.settings == model.settings
   assert loaded.used_settings() == model.used_settings()
-  X_new, _ = circle(30, seed=9)
+  X_new, _ = circle(30, seed=9, nu=0.1)
   for rows in (X, X_new):
     _same(loaded.transform(rows), model.transform(rows))
   assert "fitted on 200 × 4" in repr(loaded)
@@ -280,7 +269,7 @@ def test_missing_entries_are_left_out_and_filled_in():
 
 
 def test_bad_missing_masks_are_refused():
-  X, _ = circle(50, seed=1)
+  X, _ = circle(50, seed=1, nu=0.1)
   for missing, match in ((np.zeros((50, 3), bool), "shape"), (np.zeros(X.shape), "boolean"),
                          (np.eye(50, 4, dtype=bool) | (np.arange(4)[None] == 2), "column 3")):
     with pytest.raises(ValueError, match=match):
@@ -301,7 +290,7 @@ def test_default_steps_are_passes_over_the_rows(monkeypatch, tmp_path):
   assert DM.resolve_steps(251, 10**6, 100) == 251
   monkeypatch.setattr(DM, "DEFAULT_STEPS", 10)
   monkeypatch.setattr(DM, "DEFAULT_EPOCHS", 3)
-  X, _ = circle(200, seed=0)
+  X, _ = circle(200, seed=0, nu=0.1)
   model = ht.RobustVAE(**{**KW, "steps": None}).fit(X)  # ⌈3 · 200 / 32⌉ = 19 steps
   assert model.fit_info["steps"] == 19 == model.used_settings()["steps"]
   assert model.used_settings()["kl_warmup"] == int(DM.DEFAULT_WARMUP_FRACTION * 19)
