@@ -9,7 +9,13 @@ backward of every layer, no input gradient) as a fraction of the peak, and the b
 floor: the seconds ``decompose_bench.py``'s two ν of that family need at the default steps if
 every step ran at the measured speed (training only: no compile, RPCA or evaluation).
 
+With ``--refine`` it also times the latent refinement of all n rows (``decompose.apply_vae`` at
+the default ``REFINE_STEPS``, chunks of 1000 rows, after one compile of the chunk's shape; the
+parameters are the initial ones, which does not change the work) and prints it beside the
+training time at the default steps: how the refinement's share grows with n.
+
   python bench/decompose_speed.py --families=relu_manifold,mnist_uniform --out=runs/speed.json
+  python bench/decompose_speed.py --families=mnist_uniform --n=10000 --refine --repeats=3
 """
 
 from __future__ import annotations
@@ -31,8 +37,26 @@ import sweep_bench  # noqa: E402
 DM = decompose_bench.DM
 
 
-def time_family(family: str, n: int, repeats: int) -> dict:
-  """Median seconds per Adam step of ``decompose``'s compiled chunk on ``family``'s shape."""
+def time_refinement(s, params, Z, repeats: int) -> dict:
+  """Median seconds of ``apply_vae`` with the default refinement on all rows Z (after a compile
+  on one chunk of the same shape), and of the encoder-only reconstruction."""
+  bsz = s.eval_batch_size
+  DM.apply_vae(s, params, Z[:bsz], refine_steps=DM.REFINE_STEPS)  # compile
+  out = {}
+  for name, steps in (("refine", DM.REFINE_STEPS), ("encoder", 0)):
+    times = []
+    for _ in range(repeats):
+      t0 = time.perf_counter()
+      DM.apply_vae(s, params, Z, refine_steps=steps)
+      times.append(time.perf_counter() - t0)
+    out[f"{name}_s"] = statistics.median(times)
+    out[f"{name}_times_s"] = times
+  return out
+
+
+def time_family(family: str, n: int, repeats: int, refine: bool = False) -> dict:
+  """Median seconds per Adam step of ``decompose``'s compiled chunk on ``family``'s shape (and,
+  with ``refine``, of the refinement of all n rows)."""
   X, _, _ = decompose_bench.case(family, n, 0.3, 0)
   model = DM.RobustVAE()
   Z, _, _ = DM.robust_standardize(X)
@@ -52,7 +76,12 @@ def time_family(family: str, n: int, repeats: int) -> dict:
     times.append(time.perf_counter() - t0)
   sec_step = statistics.median(times) / s.chunk_steps
   flops, _ = sweep_bench.matmul_flops_per_step(s)
-  return {"family": family, "n": n, "d": int(X.shape[1]), "widths": list(s.decoder_widths),
+  extra = {}
+  if refine:
+    extra = time_refinement(s, state.params, Z, repeats)
+    extra["training_at_default_steps_s"] = steps * sec_step
+    extra["refine_over_training"] = extra["refine_s"] / (steps * sec_step)
+  return {**extra, "family": family, "n": n, "d": int(X.shape[1]), "widths": list(s.decoder_widths),
           "latent_dim": s.latent_dim, "batch_size": s.batch_size, "default_steps": steps,
           "first_chunk_s": first, "ms_per_step": 1e3 * sec_step,
           "chunk_times_s": times, "matmul_flops_per_step": flops,
@@ -66,6 +95,8 @@ def main() -> None:
                  help="comma-separated bench families")
   p.add_argument("--n", type=int, default=2000, help="rows per case (the bench's default)")
   p.add_argument("--repeats", type=int, default=5, help="timed chunks per family (median)")
+  p.add_argument("--refine", action="store_true",
+                 help="also time the latent refinement of all n rows against training")
   p.add_argument("--out", default="", help="JSON file for the rows")
   args = p.parse_args()
   if args.n < 20 or args.repeats < 1:
@@ -75,7 +106,7 @@ def main() -> None:
     if family not in decompose_bench.FAMILIES:
       p.error(f"unknown family {family!r}; choose from {decompose_bench.FAMILIES}")
     before = sweep_bench.measure_peak(3)["flops_per_s"]
-    row = time_family(family, args.n, args.repeats)
+    row = time_family(family, args.n, args.repeats, args.refine)
     after = sweep_bench.measure_peak(3)["flops_per_s"]
     row["peak_flops_per_s"] = max(before, after)
     row["fraction_of_peak"] = row["achieved_flops_per_s"] / row["peak_flops_per_s"]
@@ -85,6 +116,11 @@ def main() -> None:
           f"{row['achieved_flops_per_s'] / 1e9:.1f} GFLOP/s = {100 * row['fraction_of_peak']:.0f} %"
           f" of peak {row['peak_flops_per_s'] / 1e9:.0f}; two ν at {row['default_steps']} steps: "
           f"≥ {row['bench_training_floor_s']:.0f} s (load {row['load_average']:.2f})", flush=True)
+    if args.refine:
+      print(f"  n={args.n}: refinement ({DM.REFINE_STEPS} steps) {row['refine_s']:.1f} s, encoder "
+            f"only {row['encoder_s']:.2f} s; training at {row['default_steps']} steps "
+            f"{row['training_at_default_steps_s']:.0f} s; refinement / training = "
+            f"{100 * row['refine_over_training']:.0f} %", flush=True)
   total = sum(r["bench_training_floor_s"] for r in rows)
   print(f"training floor of these families' bench cases: {total:.0f} s ({total / 60:.1f} min)")
   if args.out:
