@@ -117,6 +117,7 @@ def test_synthetic_tiny_run_vmapped_trials_and_resume(tmp_path):
   assert again["vae_table"] == summary["vae_table"]
 
 
+@pytest.mark.slow  # end to end, ~25 s: CI runs it with -m slow
 def test_mnist_tiny_run(tmp_path):
   c = mnist_config("tiny")
   c.kappas = (2,)
