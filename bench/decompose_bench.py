@@ -28,9 +28,11 @@ true corruption mask (RPCA's mask is the same robust residual test on its L̂), 
 defaults); the RPCA numbers do not depend on it and are cached in ``--out``'s directory (recomputed
 when the data or ``decompose.py`` / ``rpca.py`` change).
 Each VAE row also records ``nmse_encoder``: L̂ decoded from the encoder's μz without the latent
-refinement (``refine_steps=0``), from the same fit. ``--holdout=F`` holds a fraction F of each
-case's rows out: both methods fit the rest, and the VAE's ``transform`` of the held-out rows is
-scored (``heldout_nmse``, ``heldout_nmse_encoder``).
+refinement (``refine_steps=0``), from the same fit, and how many latent coordinates the VAE uses
+(``latent_dims_used``: Sec. 5.2's W₁ rule; ``latent_dims_sigma_z``: mean σz² < 0.1, Figure 4),
+beside the inliers' intrinsic dimension where the generator fixes it (Hypothesis (ii)).
+``--holdout=F`` holds a fraction F of each case's rows out: both methods fit the rest, and the
+VAE's ``transform`` of the held-out rows is scored (``heldout_nmse``, ``heldout_nmse_encoder``).
 
   python bench/decompose_bench.py --out=runs/decompose_bench/defaults.json
   python bench/decompose_bench.py --vae='{"steps": 6000}' --out=runs/decompose_bench/steps6k.json
@@ -64,6 +66,9 @@ FAMILIES = ("relu_manifold", "swiss_roll", "torus", "linear", "mnist_uniform",
 NUS = (0.1, 0.3)
 # Families no default of decompose was chosen on (they need scikit-learn, not a dependency):
 # the check of a change made on the families above.
+# The inliers' intrinsic dimension where the generator fixes it (None: unknown, e.g. images): set
+# beside the VAE's counts of the latent coordinates it uses (decompose.latent_usage).
+INTRINSIC_DIM = {"relu_manifold": 8, "swiss_roll": 2, "torus": 2, "linear": 5}
 VALIDATION_FAMILIES = ("digits_uniform", "digits_saltpepper", "patches_saltpepper")
 
 
@@ -203,6 +208,7 @@ def evaluate(method: str, X, L, mask, kwargs: dict, held: tuple | None = None) -
     out["refine_steps"] = res.info["settings"]["refine_steps"]
     out["reconstruction_seconds"] = res.info["reconstruction_seconds"]
     out["nmse_encoder"] = float(metrics.nmse(L, model.transform(X, refine_steps=0).L))
+    out.update({k: res.info[k] for k in ("latent_dims_used", "latent_dims_sigma_z")})
     if held is not None:
       X_new, L_new = held
       t0 = time.time()
@@ -299,12 +305,15 @@ def main() -> None:
       rp = rpca_cache[key]
       va = evaluate("vae", X, L, mask, vae_kwargs, held)
       row = {"family": fam, "nu": nu, "input_nmse": float(metrics.nmse(L, X)), "vae": va,
+             "intrinsic_dim": INTRINSIC_DIM.get(fam),
              "rpca": rp, "vae_over_rpca": va["nmse"] / rp["nmse"]}
       rows.append(row)
       print(f"{fam:18s} {nu:4.2f} | {row['input_nmse']:6.3f} | {va['nmse']:6.3f} "
             f"{va['precision']:5.2f} {va['recall']:5.2f} {va['seconds']:5.0f} | {rp['nmse']:6.3f} "
             f"{rp['precision']:5.2f} {rp['recall']:5.2f} {rp['seconds']:5.0f} | "
-            f"{row['vae_over_rpca']:.2f} | encoder's μz {va['nmse_encoder']:.3f}"
+            f"{row['vae_over_rpca']:.2f} | encoder's μz {va['nmse_encoder']:.3f} | latent dims "
+            f"W₁ {va['latent_dims_used']} / σz {va['latent_dims_sigma_z']} (inliers' "
+            f"{row['intrinsic_dim'] or '?'})"
             + (f" | held out {va['heldout_nmse']:.3f} (encoder's μz "
                f"{va['heldout_nmse_encoder']:.3f})" if held is not None else ""), flush=True)
   ratios = np.array([r["vae_over_rpca"] for r in rows])

@@ -72,7 +72,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from hidden_talents import io, models, rpca, sweep, train
+from hidden_talents import io, metrics, models, rpca, sweep, train
 from hidden_talents.matrix_io import (
   StagedOutput,
   _umask,
@@ -149,8 +149,8 @@ _REFINE_STREAM = 0x5EF1  # folded into PRNGKey(seed): the refinement's noise str
 
 __all__ = ["Decomposition", "RobustVAE", "StagedOutput", "check_matrix", "check_missing",
            "check_save_path", "decompose", "enable_compilation_cache", "file_fingerprint",
-           "fill_missing", "load_matrix", "mask_scores", "outlier_mask", "read_matrix",
-           "robust_standardize", "save_outputs", "summary_figure"]
+           "fill_missing", "latent_usage", "load_matrix", "mask_scores", "outlier_mask",
+           "read_matrix", "robust_standardize", "save_outputs", "summary_figure"]
 
 
 class Decomposition(NamedTuple):
@@ -343,6 +343,7 @@ class CompiledVAE(NamedTuple):
   init: Callable[..., train.TrainState]
   run_chunk: Callable[..., tuple[train.TrainState, train.ChunkMetrics]]
   reconstruct: Callable[[Any, jax.Array], jax.Array]  # (params, x) -> μx(μz(x))
+  encode: Callable[[Any, jax.Array], jax.Array]  # (params, x) -> log σz²(x)
   # (params, x, weight, key, steps) -> μx(μz*) with μz* refined (:func:`refine_latents`)
   refine: Callable[..., jax.Array]
 
@@ -371,6 +372,7 @@ def compiled(settings: train.Settings) -> CompiledVAE:
       fns=fns, init=jax.jit(_counted("init", fns.init)),
       run_chunk=jax.jit(_counted("run_chunk", fns.run_chunk)),
       reconstruct=jax.jit(_counted("reconstruct", lambda p, x: fns.reconstruct(p, x)[0])),
+      encode=jax.jit(_counted("encode", lambda p, x: fns.reconstruct(p, x)[2])),
       refine=jax.jit(_counted("refine", functools.partial(refined_reconstruction, fns)),
                      static_argnames=("steps",)))
 
@@ -477,10 +479,47 @@ def loss_trend(losses: list[float], skip: int = 0) -> dict[str, Any]:
   return {"loss_drop": drop, "loss_drop_noise": noise, "converged": bool(drop <= 2 * noise)}
 
 
+def latent_usage(w1_column_norms: np.ndarray, sigma_z_mean: np.ndarray) -> dict[str, Any]:
+  """Which of the κ latent coordinates the fitted VAE uses, read off as the paper does.
+
+  * ``latent_dims_used``: the columns of the first decoder layer W₁ that count as nonzero
+    (Sec. 5.2's rule: norm ≥ 0.05 × the largest). Hypothesis (ii): the VAE prunes the columns of
+    the coordinates the inliers do not need, so on a manifold of dimension r this counts r
+    (Table 1, Figure 2b).
+  * ``latent_dims_sigma_z``: the coordinates whose encoder variance σz², averaged over the rows,
+    is near 0 (< ``metrics.SIGMA_Z_NEAR_ZERO``; Sec. 5.3, Figure 4: a coordinate in use has
+    σz² → 0, an unused one σz² → 1, the KL optimum).
+
+  Both are reported as measured; whether they find the inliers' dimension under ``decompose``'s
+  defaults is measured in BENCHMARKS.md, not assumed.
+
+  Returns:
+    the two counts, the κ column norms (largest first) and mean σz² (smallest first).
+  """
+  norms = np.asarray(w1_column_norms, np.float64)
+  var = np.asarray(sigma_z_mean, np.float64)
+  return {"latent_dims_used": int(metrics.nonzero_from_norms(norms)),
+          "latent_dims_sigma_z": int(np.sum(var < metrics.SIGMA_Z_NEAR_ZERO)),
+          "w1_column_norms": sorted((float(v) for v in norms), reverse=True),
+          "sigma_z_mean": sorted(float(v) for v in var)}
+
+
+def mean_sigma_z(settings: train.Settings, params: Any, Z: np.ndarray) -> np.ndarray:
+  """(κ,) the encoder's σz² per latent coordinate, averaged over the rows of Z (Figure 4's
+  diag (1/n) Σᵢ Σz⁽ⁱ⁾), in chunks of ``settings.eval_batch_size`` rows."""
+  fns = compiled(settings)
+  total = np.zeros(settings.latent_dim)
+  for i in range(0, Z.shape[0], settings.eval_batch_size):
+    logvar = fns.encode(params, jnp.asarray(Z[i:i + settings.eval_batch_size], jnp.float32))
+    total += np.exp(np.asarray(logvar, np.float64)).sum(axis=0)
+  return total / Z.shape[0]
+
+
 def train_vae(Z: np.ndarray, settings: train.Settings, *, steps: int, seed: int,
               kl_warmup: int = 0, progress: bool = True) -> tuple[Any, dict[str, Any]]:
   """Trains one VAE on the rows of Z (fixed-dataset mode, ν = 0) for exactly ``steps`` Adam steps
-  and returns (params as numpy arrays, info). A remainder chunk (``steps`` not a multiple of
+  and returns (params as numpy arrays, info: the loss curve, whether it flattened, and which latent
+  coordinates the fit uses, :func:`latent_usage`). A remainder chunk (``steps`` not a multiple of
   ``settings.chunk_steps``) is compiled separately; batches are keyed by the global step, so the
   first chunks are the same.
 
@@ -510,7 +549,11 @@ def train_vae(Z: np.ndarray, settings: train.Settings, *, steps: int, seed: int,
           "hidden_widths": list(settings.decoder_widths), "latent_dim": settings.latent_dim,
           "alpha": settings.alpha, "kl_warmup": kl_warmup,
           "decoder_variance": settings.decoder_variance}
-  return jax.device_get(state.params), info
+  params = jax.device_get(state.params)
+  w1 = np.linalg.norm(np.asarray(models.first_decoder_weights(params)), axis=0)
+  # NaN (missing) entries reach the encoder as 0, the column's median, as in training.
+  info.update(latent_usage(w1, mean_sigma_z(settings, params, np.nan_to_num(Z, nan=0.0))))
+  return params, info
 
 
 def apply_vae(settings: train.Settings, params: Any, Z: np.ndarray, *, refine_steps: int = 0,

@@ -119,6 +119,22 @@ _TRAINING_FLAGS = ("method", "latent_dim", "steps", "seed", "kl_warmup", "decode
                    "encoder_clip")
 
 
+def fit_notes(info: dict) -> list[str]:
+  """What a user should know about a VAE fit (``Decomposition.info``): its loss still fell at the
+  end, or every latent coordinate is in use (mean σz² < 0.1), so κ capped the count."""
+  notes = []
+  if info.get("converged") is False:
+    notes.append(f"the training loss was still falling at the end (by {info['loss_drop']:.3g} "
+                 f"over the last tenth of the chunks, noise {info['loss_drop_noise']:.3g}); more "
+                 "--steps may give a cleaner L (summary.json: converged = false)")
+  used, kappa = info.get("latent_dims_sigma_z"), info.get("latent_dim")
+  if used is not None and used == kappa:
+    notes.append(f"all {kappa} latent coordinates are in use (mean σz² < 0.1: "
+                 "latent_dims_sigma_z), so the VAE's count of the inliers' dimensions is capped "
+                 "by --latent_dim; the data may need more")
+  return notes
+
+
 def _fail(message: str) -> None:
   print(f"error: {message}", file=sys.stderr)
   sys.exit(2)
@@ -241,11 +257,8 @@ def main(argv):
   info = {k: v for k, v in result.info.items() if k != "loss_history"}
   info["output"] = stage.target
   print(json.dumps(info, indent=2, default=str))
-  if info.get("converged") is False and _MODEL.value is None:  # this run trained the VAE
-    print(f"note: the training loss was still falling at the end (by {info['loss_drop']:.3g} over "
-          f"the last tenth of the chunks, noise {info['loss_drop_noise']:.3g}); more --steps may "
-          "give a cleaner L (summary.json: converged = false)", file=sys.stderr)
-
+  for line in fit_notes(info) if _MODEL.value is None else ():  # this run trained the VAE
+    print(f"note: {line}", file=sys.stderr)
 
 if __name__ == "__main__":
   app.run(main, flags_parser=parse_flags)

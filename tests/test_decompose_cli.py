@@ -242,3 +242,15 @@ def test_save_model_then_apply_it(tmp_path):
     assert p.returncode == 2 and match in p.stderr, (args, p.stderr[-2000:])
     assert p.stderr.strip().splitlines()[-1].startswith("error: ")
     assert "Traceback" not in p.stderr and not (tmp_path / "never").exists()
+
+
+def test_fit_notes():
+  """The notes after a fit: the loss still falls, or every latent coordinate is in use."""
+  from launch.decompose import fit_notes
+  base = {"converged": True, "latent_dim": 4, "latent_dims_sigma_z": 2}
+  assert fit_notes(base) == []
+  assert fit_notes({"method": "rpca"}) == []
+  falling = fit_notes({**base, "converged": False, "loss_drop": 0.5, "loss_drop_noise": 0.01})
+  assert len(falling) == 1 and "still falling" in falling[0] and "0.5" in falling[0]
+  full = fit_notes({**base, "latent_dims_sigma_z": 4})
+  assert len(full) == 1 and "all 4 latent coordinates are in use" in full[0]
