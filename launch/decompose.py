@@ -260,5 +260,6 @@ def main(argv):
   for line in fit_notes(info) if _MODEL.value is None else ():  # this run trained the VAE
     print(f"note: {line}", file=sys.stderr)
 
+
 if __name__ == "__main__":
   app.run(main, flags_parser=parse_flags)
