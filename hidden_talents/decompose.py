@@ -494,6 +494,8 @@ def latent_usage(w1_column_norms: np.ndarray, sigma_z_mean: np.ndarray) -> dict[
   Hypothesis (ii) says both count the inliers' dimension r. Measured with the defaults
   (BENCHMARKS.md, stop 28): the σz count was the rank on every linear case (rank 2–5) and 1–2
   above r on the ReLU manifold and the swiss roll; the W₁ count overcounted (13–15 for rank 5).
+  On MNIST the σz count undercounts (10, where the W₁ count and the σz² gap say about 20: the
+  used coordinates spread over σz² 0.02–0.36): ``sigma_z_mean`` shows the gap itself.
 
   Returns:
     the two counts, the κ column norms (largest first) and mean σz² (smallest first).
