@@ -135,6 +135,7 @@ def test_jit_vmap_equals_python_loop(dv):
   np.testing.assert_allclose(np.asarray(batched), looped, rtol=1e-6)
 
 
+@pytest.mark.slow  # ~21 s; the default decoder variance's twin, tests/test_train.py, stays default
 def test_training_vmap_over_cells_equals_loop():
   fns = train.make_train(dataclasses.replace(TINY, decoder_variance="learned"))
   cells = sweep.make_cells([sweep.CellInfo("vae", 1.0, 2, 0.1, 0),

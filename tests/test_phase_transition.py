@@ -66,6 +66,7 @@ def test_tiny_run_writes_figures_results_and_summary(tmp_path):
     assert (v.undecided is not None) == any(f is None or f < 1 for f in fr.values())
 
 
+@pytest.mark.slow  # end to end, ~19 s: CI runs it with -m slow
 def test_budget_study_cells_and_refit_objectives(tmp_path):
   c = _tiny(models=("vae", "vae_warmup", "ae_l2"), kappas=(2,), nus=(0.2,), refit_head=True,
             refit_steps=10, kl_warmup_steps=20, c2_values=(0.0, 1000.0))
