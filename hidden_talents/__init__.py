@@ -8,10 +8,14 @@ robust PCA) and ``hidden_talents.RobustVAE`` its reusable model (fit, transform 
 load); its module's other names are imported with
 ``from hidden_talents.decompose import Decomposition, mask_scores``.
 
-Nothing is imported eagerly: ``import hidden_talents.objectives`` loads the objectives alone (no
-flax, no training engine, no backend start); ``hidden_talents.decompose``,
+Nothing heavy is imported eagerly: ``import hidden_talents.objectives`` loads the objectives
+alone (no flax, no training engine, no backend start); ``hidden_talents.decompose``,
 ``hidden_talents.Decomposition`` and ``hidden_talents.RobustVAE`` load the decomposition module on
 first access.
+
+Importing the package imports JAX (not flax or the training engine, and no backend starts) to
+lower JAX's default PRNG on the CPU without while loops: the same random bits, faster programs
+(:mod:`hidden_talents.cpu_threefry`; ``HT_THREEFRY=rolled`` keeps JAX's own lowering).
 """
 
 from __future__ import annotations
@@ -21,7 +25,11 @@ import sys
 import types
 from typing import Any
 
+from hidden_talents import cpu_threefry
+
 __version__ = "0.1.0"
+
+cpu_threefry.unroll()
 
 __all__ = ["Decomposition", "RobustVAE", "decompose"]
 
