@@ -10,6 +10,7 @@
   python bench/sweep_bench.py estimate     # FLOP-based estimate of the paper-scale Figure 1
   python bench/sweep_bench.py xlaflags     # XLA CPU flags and bf16 matmuls vs the default, paired
   python bench/sweep_bench.py evalcost     # evaluation / curve point vs one training chunk
+  python bench/sweep_bench.py threefry     # the PRNG's CPU lowering: while loops vs straight line
   python bench/sweep_bench.py all
 
 Every timing is the median of ``--repeats`` timed calls of one compiled chunk (``chunk_steps``
@@ -92,8 +93,10 @@ def _median_time(fn, repeats: int) -> float:
   return statistics.median(times)
 
 
-def time_vmapped(s: train.Settings, cells: train.Cell, repeats: int, data=None) -> dict:
-  """Seconds per chunk of the sweep's compiled program (jit ∘ vmap, sharded as in run_sweep)."""
+def time_vmapped(s: train.Settings, cells: train.Cell, repeats: int, data=None,
+                 keep_output: bool = False) -> dict:
+  """Seconds per chunk of the sweep's compiled program (jit ∘ vmap, sharded as in run_sweep);
+  with ``keep_output`` also the first call's (state, metrics) as NumPy arrays."""
   fns = train.make_train(s)
   mesh = sweep._mesh()  # noqa: SLF001 — the sweep's own device layout
   n = sweep.num_cells(cells)
@@ -109,10 +112,13 @@ def time_vmapped(s: train.Settings, cells: train.Cell, repeats: int, data=None) 
   state = jax.jit(jax.vmap(fns.init))(cells)
   chunk = jax.jit(jax.vmap(fns.run_chunk, in_axes=(0, 0, None)), **kw)
   t0 = time.perf_counter()
-  jax.block_until_ready(chunk(state, cells, data))
+  out = jax.block_until_ready(chunk(state, cells, data))
   compile_s = time.perf_counter() - t0
   sec = _median_time(lambda: chunk(state, cells, data), repeats)
-  return {"seconds_per_chunk": sec, "first_call_seconds": compile_s}
+  row = {"seconds_per_chunk": sec, "first_call_seconds": compile_s}
+  if keep_output:
+    row["output"] = jax.tree.map(np.asarray, out)
+  return row
 
 
 def time_looped(s: train.Settings, cells: train.Cell, repeats: int) -> dict:
@@ -403,11 +409,49 @@ def cmd_optimizer(args) -> list[dict]:
   return rows
 
 
+def cmd_threefry(args) -> list[dict]:
+  """JAX's CPU lowering of threefry (a while loop per draw) against the straight-line one the
+  package installs (``hidden_talents.cpu_threefry``): the sweep's chunk compiled with each, in
+  alternating pairs in this process; seconds per chunk, first call (compile + one chunk), the
+  ratio rolled / unrolled, and whether the two programs' outputs are bit-identical."""
+  from hidden_talents import cpu_threefry
+  rows = []
+  for size in args.sizes.split(","):
+    if size == "paper":
+      continue
+    s = settings_for(size, chunk_steps=args.chunk_steps)
+    cells = grid_cells(args.cells)
+    times = {"rolled": [], "unrolled": []}
+    first = {"rolled": [], "unrolled": []}
+    same = True
+    for _ in range(args.pairs):
+      outs = {}
+      for name in ("rolled", "unrolled"):
+        if name == "rolled":
+          cpu_threefry.restore_rolled()
+        try:
+          r = time_vmapped(s, cells, args.repeats, keep_output=True)
+        finally:
+          cpu_threefry.unroll()
+        times[name].append(r["seconds_per_chunk"])
+        first[name].append(r["first_call_seconds"])
+        outs[name] = r["output"]
+      same &= all(np.array_equal(a, b, equal_nan=True) for a, b in
+                  zip(jax.tree.leaves(outs["rolled"]), jax.tree.leaves(outs["unrolled"])))
+    med = {k: statistics.median(v) for k, v in times.items()}
+    rows.append(_emit({"bench": "threefry", "size": size, "cells": args.cells,
+                       "chunk_steps": args.chunk_steps, "devices": jax.device_count(),
+                       "seconds_per_chunk": med, "pairs": times, "first_call_seconds": first,
+                       "rolled_over_unrolled": med["rolled"] / med["unrolled"],
+                       "bit_identical": bool(same), "load": _load()}))
+  return rows
+
+
 COMMANDS = {"throughput": cmd_throughput, "peak": cmd_peak, "efficiency": cmd_efficiency,
             "datagen": cmd_datagen, "memory": cmd_memory, "scaling": cmd_scaling,
             "devices": cmd_devices, "estimate": cmd_estimate, "_memchild": cmd_memchild,
             "xlaflags": cmd_xlaflags, "evalcost": cmd_evalcost, "optimizer": cmd_optimizer,
-            "_devchild": cmd_devchild}
+            "threefry": cmd_threefry, "_devchild": cmd_devchild}
 
 
 def main() -> None:
@@ -425,7 +469,8 @@ def main() -> None:
   p.add_argument("--precision", default="float32", help="(devices child) Settings.precision")
   p.add_argument("--table", action="store_true", help="(devices child) use the clean-data table")
   p.add_argument("--variants", default="", help="for `xlaflags`: comma-separated names")
-  p.add_argument("--pairs", type=int, default=3, help="for `xlaflags`: default/variant pairs")
+  p.add_argument("--pairs", type=int, default=3,
+                 help="for `xlaflags` and `threefry`: default/variant pairs")
   args = p.parse_args()
   for name, v in (("cells", args.cells), ("chunk_steps", args.chunk_steps),
                   ("repeats", args.repeats), ("n", args.n)):

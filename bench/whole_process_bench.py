@@ -10,6 +10,11 @@ Each repeat runs, in turn (so drifts of the machine's speed hit all alike):
 Every run gets a fresh work directory, so nothing but compiled programs is reused. Prints a JSON
 row per run (seconds, load average) and the medians with the ratios torch / jax_cold and
 torch / jax_warm (how many times faster the project is) and jax_cold / jax_warm.
+
+``--baseline_env=NAME=VALUE`` (repeatable) adds base_cold / base_warm: the same two launch runs
+with those variables set (their own cache), in the same repeat, before the others on even
+repeats and after them on odd ones, and prints base / jax for both: an A/B of a switch, e.g.
+``--baseline_env=HT_THREEFRY=rolled`` (JAX's own CPU lowering of the PRNG).
 """
 
 from __future__ import annotations
@@ -48,21 +53,29 @@ def main() -> None:
   p.add_argument("--repeats", type=int, default=3)
   p.add_argument("--torch_python", default="", help="a Python with torch installed")
   p.add_argument("--extra", default="", help="extra launch flags, space-separated")
+  p.add_argument("--baseline_env", action="append", default=[],
+                 help="NAME=VALUE for base_cold/base_warm runs (an A/B); repeatable")
   args = p.parse_args()
   if args.repeats < 1:
     raise SystemExit("--repeats must be ≥ 1")
+  if any("=" not in kv for kv in args.baseline_env):
+    raise SystemExit("--baseline_env takes NAME=VALUE")
+  base_env = dict(kv.split("=", 1) for kv in args.baseline_env)
   root = tempfile.mkdtemp(prefix="whole_process-")
-  times: dict[str, list[float]] = {"jax_cold": [], "jax_warm": [], "torch": []}
+  times: dict[str, list[float]] = {"jax_cold": [], "jax_warm": [], "torch": [],
+                                   "base_cold": [], "base_warm": []}
   try:
     for r in range(args.repeats):
-      cache = os.path.join(root, f"cache{r}")
-      env = dict(os.environ, HT_COMPILE_CACHE=cache)
-      for mode in ("jax_cold", "jax_warm"):
-        cmd = [sys.executable, "-m", "launch.phase_transition", *GRID,
-               f"--workdir={os.path.join(root, f'{mode}{r}')}", *args.extra.split()]
-        times[mode].append(timed(cmd, env))
-        print(json.dumps({"repeat": r, "mode": mode, "seconds": round(times[mode][-1], 2),
-                          "loadavg": os.getloadavg()[0]}), flush=True)
+      variants = [("jax", {})] + ([("base", base_env)] if base_env else [])
+      for prefix, extra_env in variants if r % 2 else variants[::-1]:
+        env = dict(os.environ, HT_COMPILE_CACHE=os.path.join(root, f"cache_{prefix}{r}"),
+                   **extra_env)
+        for mode in (f"{prefix}_cold", f"{prefix}_warm"):
+          cmd = [sys.executable, "-m", "launch.phase_transition", *GRID,
+                 f"--workdir={os.path.join(root, f'{mode}{r}')}", *args.extra.split()]
+          times[mode].append(timed(cmd, env))
+          print(json.dumps({"repeat": r, "mode": mode, "seconds": round(times[mode][-1], 2),
+                            "loadavg": os.getloadavg()[0]}), flush=True)
       if args.torch_python:
         times["torch"].append(timed([args.torch_python, "bench/torch_loop.py"], dict(os.environ)))
         print(json.dumps({"repeat": r, "mode": "torch", "seconds": round(times["torch"][-1], 2),
@@ -75,6 +88,10 @@ def main() -> None:
   if "torch" in med:
     row["torch_over_jax_cold"] = round(med["torch"] / med["jax_cold"], 3)
     row["torch_over_jax_warm"] = round(med["torch"] / med["jax_warm"], 3)
+  if base_env:
+    row["base_env"] = base_env
+    row["base_over_jax_cold"] = round(med["base_cold"] / med["jax_cold"], 3)
+    row["base_over_jax_warm"] = round(med["base_warm"] / med["jax_warm"], 3)
   print(json.dumps(row))
 
 
