@@ -33,7 +33,7 @@ import jax
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sweep_bench  # noqa: E402
 
-from hidden_talents import train  # noqa: E402
+from hidden_talents import cpu_threefry, train  # noqa: E402
 
 MATMUL_KINDS = ("dot", "ynn_fusion")
 
@@ -92,7 +92,7 @@ def main() -> None:
   flops = sweep_bench.matmul_flops_per_step(s)[0] * args.cells * args.chunk_steps
   print(json.dumps({
       "sizes": args.sizes, "cells": args.cells, "chunk_steps": args.chunk_steps,
-      "threefry": os.environ.get("HT_THREEFRY", "unrolled") or "unrolled",
+      "threefry": "straight-line" if cpu_threefry.unroll() else "JAX's rolled loops",
       "first_call_s": round(first, 2), "wall_s_per_chunk": round(statistics.median(walls), 4),
       "op_ms_per_chunk": round(total, 1), "matmul_op_ms": round(matmul_ms, 1),
       "matmul_share": round(matmul_ms / total, 3),

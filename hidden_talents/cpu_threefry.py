@@ -4,12 +4,14 @@ JAX lowers threefry2x32 (its default ``jax.random`` generator) on the CPU as a f
 ``fori_loop`` ("rolled loops", ``jax/_src/random/threefry2x32.py``) and on every other platform as
 the straight-line 20 rounds. In a training step each random draw (minibatch indices, the
 reparameterisation noise ε, the outlier mask and values) then becomes an XLA while loop of small
-thunks: in a profile of a quick-width sweep chunk (30 cells, one device) the loops and their
-bodies took 22 % of the op time. :func:`unroll` registers the other platforms' lowering for the
-CPU too. It computes the same Threefry-2x32 hash, so every random number, and so every result, is
-bit-identical (``tests/test_cpu_threefry.py``); only the compiled program changes. Measured on 2
-CPU cores with the launch scripts' 2 host devices (BENCHMARKS.md, "Threefry without while
-loops"): a 30-cell quick-width chunk 1.12× faster, and its compile ~1.3 s shorter.
+thunks: in a profile of a quick-width sweep chunk (30 cells, one device) the loops, their
+bodies and the copies around them took 28–29 % of the op time. :func:`unroll` registers the
+other platforms' lowering for the CPU too. It computes the same Threefry-2x32 hash, so every
+random number, and so every result, is bit-identical (``tests/test_cpu_threefry.py``); only the
+compiled program changes. Measured on 2 CPU cores with the launch scripts' 2 host devices
+(BENCHMARKS.md, "Threefry without while loops"): a 30-cell quick-width chunk 1.10× faster, its
+first call (compile + one chunk) 6.5 → 4.9 s, and a first run of issue 17's grid 1.14× faster as
+a whole process.
 
 The package runs :func:`unroll` when it is imported, so it applies to every program compiled
 after ``import hidden_talents`` in the process, the caller's own included. It uses JAX internals
