@@ -23,7 +23,6 @@ import gzip
 import json
 import os
 import re
-import statistics
 import sys
 import tempfile
 import time
@@ -72,11 +71,7 @@ def main() -> None:
   t0 = time.perf_counter()
   jax.block_until_ready(chunk(state, cells, None))
   first = time.perf_counter() - t0
-  walls = []
-  for _ in range(args.repeats):
-    t0 = time.perf_counter()
-    jax.block_until_ready(chunk(state, cells, None))
-    walls.append(time.perf_counter() - t0)
+  wall = sweep_bench._median_time(lambda: chunk(state, cells, None), args.repeats)  # noqa: SLF001
   with tempfile.TemporaryDirectory() as d:
     jax.profiler.start_trace(d)
     for _ in range(args.repeats):
@@ -93,11 +88,11 @@ def main() -> None:
   print(json.dumps({
       "sizes": args.sizes, "cells": args.cells, "chunk_steps": args.chunk_steps,
       "threefry": "straight-line" if cpu_threefry.unroll() else "JAX's rolled loops",
-      "first_call_s": round(first, 2), "wall_s_per_chunk": round(statistics.median(walls), 4),
+      "first_call_s": round(first, 2), "wall_s_per_chunk": round(wall, 4),
       "op_ms_per_chunk": round(total, 1), "matmul_op_ms": round(matmul_ms, 1),
       "matmul_share": round(matmul_ms / total, 3),
       "gflops_inside_matmul_ops": round(flops / matmul_ms / 1e6, 1),
-      "gflops_wall": round(flops / statistics.median(walls) / 1e9, 1),
+      "gflops_wall": round(flops / wall / 1e9, 1),
       "load": sweep_bench._load()}))  # noqa: SLF001
   for k, v in sorted(per_chunk.items(), key=lambda kv: -kv[1])[:args.top]:
     print(f"{v:9.1f} ms/chunk {100 * v / total:5.1f} %  {k}")
