@@ -97,6 +97,9 @@ CHUNK_STEPS = 250  # Adam steps per compiled chunk (the last chunk runs the rema
 # batch must stay far below float32's 3.4e38); an entry 10¹⁵ robust SDs out is a sentinel or an
 # overflow, not data.
 MAX_STANDARDIZED = 1e15
+# Largest |x| accepted at all: 1.4826·MAD, x − median and L = median + scale·Ẑ must stay finite in
+# float64 (max 1.8e308); data of consistent scale up to here are fine (standardised per column).
+MAX_ABS = 1e300
 # Defaults chosen from bench/decompose_bench.py (BENCHMARKS.md, "decompose on data it was not
 # built on"): a KL warm-up over the first 30 % of the steps and the paper's optimised-out decoder
 # variance. 3000 steps without a warm-up (the defaults before) lost to RPCA on 5 of the 6
@@ -162,7 +165,7 @@ class Decomposition(NamedTuple):
   L: np.ndarray  # (n, d) clean part: μx(μz[x]) for the VAE, the low-rank part for RPCA
   S: np.ndarray  # (n, d) outlier part, X − L
   mask: np.ndarray  # (n, d) bool, entries flagged as outliers
-  sample_scores: np.ndarray  # (n,) fraction of flagged entries per sample
+  sample_scores: np.ndarray  # (n,) fraction of flagged entries per sample (of its observed ones)
   noise_scale: np.ndarray  # (d,) robust inlier residual scale σⱼ per column, units of X
   info: dict[str, Any]  # method, sizes, all settings ("settings"), training loss, …
   S_sparse: np.ndarray  # (n, d) where(mask, S, 0): the sparse outliers of eq. 13 (S is dense)
@@ -204,6 +207,12 @@ def check_matrix(X: Any, *, method: str = "vae", min_samples: int = MIN_SAMPLES)
     i, j = np.argwhere(bad)[0]
     raise ValueError(f"X contains NaN or Inf ({int(bad.sum())} entries; first at row {i + 1}, "
                      f"column {j + 1}, counted from 1)")
+  huge = ~(np.abs(X) <= MAX_ABS)
+  if huge.any():
+    i, j = np.argwhere(huge)[0]
+    raise ValueError(f"X has entries beyond ±{MAX_ABS:.0e} ({int(huge.sum())} entries; first "
+                     f"at row {i + 1}, column {j + 1}, counted from 1: {X[i, j]:.3g}): its scales "
+                     "and results would overflow float64; rescale the data (e.g. divide by 1e100)")
   n, d = X.shape
   if n < min_samples or d < 1:
     word = "sample (row)" if min_samples == 1 else "samples (rows)"
@@ -227,14 +236,26 @@ def robust_standardize(X: np.ndarray,
   if missing is None:
     center = np.median(X, axis=0)
     scale = MAD_TO_SIGMA * np.median(np.abs(X - center), axis=0)
-    std = X.std(axis=0)
+    std = _column_std(X, np.std)
   else:
     Xo = np.where(missing, np.nan, X)
     center = np.nanmedian(Xo, axis=0)
     scale = MAD_TO_SIGMA * np.nanmedian(np.abs(Xo - center), axis=0)
-    std = np.nanstd(Xo, axis=0)
+    std = _column_std(Xo, np.nanstd)
   scale = np.where(scale > 0, scale, np.where(std > 0, std, 1.0))
   return (X - center) / scale, center, scale
+
+
+def _column_std(X: np.ndarray, std_fn=np.std) -> np.ndarray:
+  """Per-column ``std_fn`` (``np.std`` or ``np.nanstd``) without overflow: the columns whose
+  squares overflow float64 (|x| beyond ~1e154) are computed from X divided by their largest |x|."""
+  with np.errstate(over="ignore", invalid="ignore"):
+    std = std_fn(X, axis=0)
+  big = ~np.isfinite(std)
+  if big.any():
+    m = np.nanmax(np.abs(X[:, big]), axis=0)
+    std[big] = std_fn(X[:, big] / m, axis=0) * m
+  return std
 
 
 def check_missing(missing: Any, shape: tuple[int, ...]) -> np.ndarray | None:
@@ -929,11 +950,13 @@ class RobustVAE:
     settings = {**self.used_settings(), "threshold": k, "refine_steps": refine}
     info: dict[str, Any] = {"method": "vae", "n": m, "d": d, "fitted_rows": self.num_fitted,
                             **self.fit_info, "alpha": alpha, "threshold": k,
-                            "flagged_fraction": float(mask.mean()),
+                            "flagged_fraction": float(mask.sum() / max(1, mask.size - (
+                                0 if missing is None else int(missing.sum())))),
                             "constant_columns": int(constant.sum()), "settings": settings,
                             "missing_entries_transformed": 0 if missing is None
                             else int(missing.sum())}
-    return Decomposition(L=L, S=S, mask=mask, sample_scores=mask.mean(axis=1),
+    observed_per_row = d if missing is None else np.maximum((~missing).sum(axis=1), 1)
+    return Decomposition(L=L, S=S, mask=mask, sample_scores=mask.sum(axis=1) / observed_per_row,
                          noise_scale=self.residual_scale * self.scale, info=info,
                          S_sparse=np.where(mask, S, 0.0))
 
@@ -1278,11 +1301,11 @@ def summary_record(result: Decomposition, *, input_info: dict[str, Any] | None =
 
 
 def rows_csv(result: Decomposition) -> str:
-  """Per-row scores as CSV: row (counted from 1), flagged entries, fraction flagged."""
-  d = result.mask.shape[1]
+  """Per-row scores as CSV: row (counted from 1), flagged entries, fraction flagged (of the
+  row's observed entries: ``sample_scores``)."""
   lines = ["row,flagged_entries,score"]
-  for i, c in enumerate(result.mask.sum(axis=1)):
-    lines.append(f"{i + 1},{int(c)},{c / d:.6g}")
+  for i, (c, score) in enumerate(zip(result.mask.sum(axis=1), result.sample_scores)):
+    lines.append(f"{i + 1},{int(c)},{score:.6g}")
   return "\n".join(lines) + "\n"
 
 

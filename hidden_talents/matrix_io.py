@@ -8,7 +8,10 @@ The first line is skipped as a header only if none of its cells is a number (``s
 the default; a first line mixing numbers and text is an error, not silently dropped);
 ``skip_header=False`` never skips it, ``skip_header=True`` always does — and warns when the line
 it drops is numeric, because then it is probably a data row. Line numbers in messages are
-the file's own (1-based).
+the file's own (1-based). With ``missing_values=True`` an empty cell and the usual missing-value
+tokens (``NA``, ``N/A``, ``NaN``, ``null``, ``None``; any case) read as NaN — what pandas'
+``to_csv`` writes for a missing value — and a trailing delimiter is then stripped only when every
+data line ends with one (otherwise it closes an empty last cell).
 
 Writing (:class:`StagedOutput`): the target directory is checked (not a file, empty unless
 ``overwrite``, its parent writable) *before* any work by creating a staging directory beside it;
@@ -32,6 +35,7 @@ DELIMITERS = {",": ",", ";": ";", "tab": "\t", "\t": "\t", "whitespace": None, "
 _DETECT_ORDER = ("\t", ";", ",", None)  # None: any run of whitespace
 _DELIM_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", None: "whitespace"}
 _SNIFF_LINES = 50
+MISSING_TOKENS = ("", "na", "n/a", "nan", "null", "none")  # read as NaN with missing_values=True
 
 
 def _is_float(s: str) -> bool:
@@ -42,11 +46,12 @@ def _is_float(s: str) -> bool:
   return True
 
 
-def _split(line: str, delim: str | None) -> list[str]:
-  """Cells of one stripped line; one trailing delimiter (``1,2,3,``) is dropped."""
+def _split(line: str, delim: str | None, strip_trailing: bool = True) -> list[str]:
+  """Cells of one stripped line; one trailing delimiter (``1,2,3,``) is dropped unless
+  ``strip_trailing`` is False."""
   if delim is None:
     return line.split()
-  if line.endswith(delim):
+  if strip_trailing and line.endswith(delim):
     line = line[:-len(delim)]
   return [c.strip() for c in line.split(delim)]
 
@@ -92,8 +97,8 @@ def _check_path(path: str) -> None:
     raise ValueError(f"input file {path!r} is empty (0 bytes)")
 
 
-def read_matrix(path: str, *, skip_header: bool | None = None,
-                delimiter: str | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+def read_matrix(path: str, *, skip_header: bool | None = None, delimiter: str | None = None,
+                missing_values: bool = False) -> tuple[np.ndarray, dict[str, Any]]:
   """Reads a ``.npy`` array or a delimited text file of numbers (module docstring).
 
   Args:
@@ -101,6 +106,7 @@ def read_matrix(path: str, *, skip_header: bool | None = None,
     skip_header: None: skip the first line only if none of its cells is a number; False: never
       (a non-numeric first line is an error); True: always (with a warning if it is numeric).
     delimiter: ``","``, ``";"``, ``"tab"``/``"\\t"``, ``"whitespace"``/``" "``, or None to detect.
+    missing_values: text input: empty cells and ``MISSING_TOKENS`` read as NaN (any case).
 
   Returns:
     (X, info): X as read (text: float64), info = {"format", and for text "delimiter",
@@ -126,7 +132,7 @@ def read_matrix(path: str, *, skip_header: bool | None = None,
     delim = DELIMITERS[delimiter]
   header = _header(path, lines[0], delim, skip_header)
   X = _parse_rows(path, lines[1:] if header is not None else lines, delim,
-                  detected=delimiter is None, header=header)
+                  detected=delimiter is None, header=header, missing_values=missing_values)
   return X, {"format": "text", "delimiter": _DELIM_NAMES[delim], "header": header, "bom": bom}
 
 
@@ -175,18 +181,31 @@ def _header(path: str, first_line: tuple[int, str], delim, skip_header: bool | N
 
 
 def _parse_rows(path: str, lines: list[tuple[int, str]], delim, *, detected: bool,
-                header: str | None) -> np.ndarray:
+                header: str | None, missing_values: bool = False) -> np.ndarray:
   """The data lines as a float64 matrix; a non-numeric cell or ragged rows are errors."""
   rows = []
+  strip = (not missing_values or delim is None
+           or all(line.endswith(delim) for _, line in lines))
   for lineno, line in lines:
-    cells = _split(line, delim)
+    cells = _split(line, delim, strip)
     try:
-      rows.append([float(c) for c in cells])
+      rows.append([np.nan if missing_values and c.lower() in MISSING_TOKENS else float(c)
+                   for c in cells])
     except ValueError:
-      col, bad = next((k, c) for k, c in enumerate(cells, start=1) if not _is_float(c))
+      col, bad = next((k, c) for k, c in enumerate(cells, start=1) if not _is_float(c)
+                      and not (missing_values and c.lower() in MISSING_TOKENS))
+      hints = []
+      if not missing_values and bad.lower() in MISSING_TOKENS:
+        hints.append("if it marks a missing value, pass --missing_nan (in Python: "
+                     "missing_values=True)")
+      if (lineno == lines[0][0] and header is None and any(_is_float(c) for c in cells)
+          and not any(ch.isdigit() for ch in bad)):  # a word among numbers: a header?
+        hints.append(f"if line {lineno} is a header, pass --skip_header")
+      if detected:
+        hints.append("if the delimiter is wrong, pass --delimiter")
       raise ValueError(f"{path}: line {lineno}, column {col} has a non-numeric value {bad!r} "
-                       f"(delimiter: {_DELIM_NAMES[delim]}"
-                       f"{', detected: pass --delimiter if wrong' if detected else ''})") from None
+                       f"(delimiter: {_DELIM_NAMES[delim]}{', detected' if detected else ''})"
+                       + "".join(f"; {h}" for h in hints)) from None
   if not rows:
     raise ValueError(f"{path!r} holds no data rows" + (" (only a header)" if header else ""))
   widths = {len(r) for r in rows}

@@ -18,9 +18,11 @@ before training; all files are written into the staging directory, which is rena
 at the end, so out_dir holds a whole result set or is left as it was.
 
 Text input: the delimiter (comma, semicolon, tab, whitespace) is detected unless --delimiter; a
-UTF-8 BOM and trailing delimiters are stripped; a first line without any number is skipped as a
-header by itself. --skip_header always drops line 1 (for headers of numbers) and warns when that
-line is numeric (it was probably a data row); --noskip_header never drops it.
+UTF-8 BOM and one trailing delimiter per line are stripped (with --missing_nan only when every
+line ends with one; empty cells and NA / N/A / null / None are then missing values); a first
+line without any number is skipped as a header by itself. --skip_header always drops line 1
+(for headers of numbers) and warns when that line is numeric (it was probably a data row);
+--noskip_header never drops it.
 
 A fitted VAE is reused: --save_model=PATH writes it (one .npz: parameters, the column
 standardisation, the residual scales, every setting) after training; --model=PATH loads one and
@@ -33,11 +35,13 @@ out_dir untouched); 1 a genuine crash (a traceback; out_dir untouched too).
 """
 
 import json
+import os
 import sys
 import warnings
 
 import numpy as np
 from absl import app, flags
+from absl import logging as absl_logging
 
 from hidden_talents.decompose import (
   DEFAULT_DECODER_VARIANCE,
@@ -65,7 +69,8 @@ _INPUT = flags.DEFINE_string("input", None, "Data matrix: .npy, or .csv/.tsv/.tx
 _OUTPUT = flags.DEFINE_string("output", None, "Output directory; must be empty or absent unless "
                               "--overwrite. Written all-or-nothing after training.", required=True)
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace a non-empty --output (its old "
-                               "contents are removed only once the new result set is complete).")
+                               "contents are removed only once the new result set is complete) "
+                               "and an existing --save_model file.")
 _METHOD = flags.DEFINE_enum("method", "vae", ["vae", "rpca"], "VAE (nonlinear) or convex RPCA.")
 _LATENT = flags.DEFINE_integer("latent_dim", None, "VAE latent dimension κ (at most d); default "
                                "min(20, max(1, d // 2)). Unneeded dimensions switch off.")
@@ -109,14 +114,19 @@ _IMAGES = flags.DEFINE_bool("images", False, "summary.png draws rows as sqrt(d) 
 _QUIET = flags.DEFINE_bool("quiet", False, "No progress line (progress is on by default).")
 _MISSING_NAN = flags.DEFINE_bool(
     "missing_nan", False, "NaN entries of --input are missing values (VAE only): left out of the "
-    "fit, filled in L, 0 in S and never flagged. Without it a NaN is an error.")
+    "fit, filled in L, 0 in S and never flagged; in text input empty cells and NA, N/A, null, "
+    "None count as NaN too (pandas' to_csv). Without it a NaN is an error.")
 _SAVE_MODEL = flags.DEFINE_string("save_model", None, "After training, save the fitted VAE to this "
-                                  "file (.npz; written atomically) for --model.")
+                                  "file (.npz; written atomically) for --model. An existing file "
+                                  "is refused unless --overwrite.")
 _MODEL = flags.DEFINE_string("model", None, "Apply a VAE saved with --save_model to --input (its "
                              "columns must match): no training; --threshold may be changed, the "
                              "training flags do not apply.")
 _TRAINING_FLAGS = ("method", "latent_dim", "steps", "seed", "kl_warmup", "decoder_variance",
                    "encoder_clip")
+# Settings of the VAE alone: given with --method=rpca they change nothing, and a warning says so.
+_VAE_ONLY_FLAGS = ("latent_dim", "steps", "kl_warmup", "decoder_variance", "encoder_clip",
+                   "refine_steps")
 
 
 def fit_notes(info: dict) -> list[str]:
@@ -145,10 +155,11 @@ _HELP = ("help", "helpshort", "helpfull", "helpxml", "h", "?")
 
 def parse_flags(argv: list[str]) -> list[str]:
   """absl's parsing, but every bad flag (unknown, malformed, missing) is one line and exit 2."""
+  argv = [argv[0]] + ["--help" if a == "-h" else a for a in argv[1:]]
   try:
     return flags.FLAGS(argv)
-  except flags.Error as e:
-    _fail(f"{e} (see --help)")
+  except flags.Error as e:  # several missing flags come as several lines: one line here
+    _fail(f"{'; '.join(str(e).splitlines())} (see --help)")
   except SystemExit as e:  # absl's --help prints the help, then exits 1: asking is no error
     if e.code == 1 and any(a.lstrip("-").split("=")[0] in _HELP for a in argv[1:]):
       sys.exit(0)
@@ -163,6 +174,8 @@ def main(argv):
   if len(argv) > 1:
     _fail(f"unexpected arguments {argv[1:]}: every setting is a --flag=value (see --help)")
   warnings.showwarning = _show_warning
+  if not flags.FLAGS["verbosity"].present:  # JAX's INFO lines (no TPU found, ...) are no news
+    absl_logging.set_verbosity(absl_logging.WARNING)
   model = None
   try:
     if _MODEL.value is not None:
@@ -176,8 +189,16 @@ def main(argv):
       if _METHOD.value != "vae":
         raise ValueError("--save_model saves a VAE; --method=rpca fits no reusable model")
       check_save_path(_SAVE_MODEL.value)
+      if os.path.exists(_SAVE_MODEL.value) and not _OVERWRITE.value:
+        raise ValueError(f"--save_model {_SAVE_MODEL.value!r} already exists (a result may point "
+                         "at it); pass --overwrite to replace it, or name another file")
+    elif _METHOD.value == "rpca":
+      ignored = [f"--{n}" for n in _VAE_ONLY_FLAGS if flags.FLAGS[n].present]
+      if ignored:
+        warnings.warn(f"{', '.join(ignored)} set the VAE and do nothing with --method=rpca",
+                      stacklevel=1)
     X, read_info = read_matrix(_INPUT.value, skip_header=_SKIP_HEADER.value,
-                               delimiter=_DELIMITER.value)
+                               delimiter=_DELIMITER.value, missing_values=_MISSING_NAN.value)
     if read_info.get("header") is not None:
       print(f"note: line 1 skipped as a header: {read_info['header'][:80]!r}", file=sys.stderr)
     missing = None

@@ -212,7 +212,9 @@ def test_savetxt_default_and_explicit_delimiter(tmp_path):
   with pytest.raises(ValueError, match="delimiter must be one of"):
     load_matrix(str(tmp_path / "semi.csv"), delimiter="|")
   (tmp_path / "euro.csv").write_text("1,5;2,5\n3,5;4,5\n")  # decimal commas: not read
-  with pytest.raises(ValueError, match="line 1, column 2 .*'5;2'.*detected: pass --delimiter"):
+  with pytest.raises(ValueError,
+                     match=r"line 1, column 2 .*'5;2'.*detected\); if the delimiter is wrong, "
+                           "pass --delimiter"):
     load_matrix(str(tmp_path / "euro.csv"))
   (tmp_path / "typo.csv").write_text("1,2,x\n3,4,5\n")  # a data row with a typo: not a header
   with pytest.raises(ValueError, match="line 1, column 3 has a non-numeric value 'x'"):
@@ -278,6 +280,53 @@ def test_huge_values_refused_before_training(monkeypatch):
   Xs = np.random.default_rng(0).normal(size=(50, 3)) * 1e200  # large but consistent units: fine
   res = hidden_talents.decompose(Xs, steps=5)
   assert np.all(np.isfinite(res.L)) and calls == [5]
+
+
+def test_overflowing_values_refused_and_huge_scales_without_overflow(monkeypatch):
+  _fake_train(monkeypatch)
+  X = np.random.default_rng(0).normal(size=(50, 3))
+  X[:, 1] = np.where(np.arange(50) % 2, 1e308, -1e308)  # 1.4826·MAD would be inf
+  for method in ("vae", "rpca"):
+    with pytest.raises(ValueError, match=r"beyond ±1e\+300 \(50 entries; first at row 1, column 2"):
+      hidden_talents.decompose(X, method=method)
+  X[:, 1] /= 1e108  # ±1e200: a legal column, but its squares overflow float64
+  X[:10, 2] = 0.0
+  X[10:, 2] = np.where(np.arange(40) % 2, 1e200, 0.0)  # MAD 0: the std fallback squares 1e200
+  with warnings.catch_warnings():
+    warnings.simplefilter("error")  # no 'overflow encountered in square'
+    Z, _, scale = robust_standardize(X)
+    res = hidden_talents.decompose(X, steps=5)
+  assert np.all(np.isfinite(scale)) and np.all(np.isfinite(Z))
+  np.testing.assert_allclose(scale[2], np.std(X[:, 2] / 1e200) * 1e200)
+  assert np.all(np.isfinite(res.L))
+
+
+def test_missing_value_tokens_in_text(tmp_path):
+  (tmp_path / "pd.csv").write_text("a,b,c\n1,,3\nNA,2,n/a\n4,5,\n")  # pandas' to_csv of NaN
+  X = read_matrix(str(tmp_path / "pd.csv"), missing_values=True)[0]
+  np.testing.assert_array_equal(X, [[1, np.nan, 3], [np.nan, 2, np.nan], [4, 5, np.nan]])
+  with pytest.raises(ValueError, match="line 2, column 2 has a non-numeric value ''.*pass "
+                                       "--missing_nan"):
+    read_matrix(str(tmp_path / "pd.csv"))
+  (tmp_path / "trail.csv").write_text("1,2,\n3,4,\n")  # every line ends with ',': no empty cell
+  np.testing.assert_array_equal(read_matrix(str(tmp_path / "trail.csv"), missing_values=True)[0],
+                                [[1, 2], [3, 4]])
+  (tmp_path / "years.csv").write_text("id,2019,2020\n1,2,3\n")  # a header holding numbers
+  with pytest.raises(ValueError, match="'id'.*if line 1 is a header, pass --skip_header"):
+    read_matrix(str(tmp_path / "years.csv"))
+
+
+def test_sample_scores_count_observed_entries(monkeypatch):
+  _fake_train(monkeypatch, noise=1.0)
+  X = np.random.default_rng(1).normal(size=(200, 4))
+  missing = np.zeros(X.shape, bool)
+  missing[:20, :2] = True
+  res = hidden_talents.decompose(X, missing=missing, steps=5)
+  assert res.mask[:20].any()
+  np.testing.assert_array_equal(res.sample_scores, res.mask.sum(1) / (~missing).sum(1))
+  assert res.info["flagged_fraction"] == res.mask.sum() / (~missing).sum()
+  score = float(DM.rows_csv(res).splitlines()[1].split(",")[2])
+  np.testing.assert_allclose(score, res.mask[0].sum() / 2, rtol=1e-5)
 
 
 def test_settings_recorded(monkeypatch):

@@ -101,15 +101,27 @@ def test_bom_and_header_file(tmp_path):
 
 
 def test_help_explains_threshold():
-  p = _cli("--help")
-  assert p.returncode == 0
-  assert "--threshold" in p.stdout and "robust" in p.stdout and "standard deviations" in p.stdout
+  for flag in ("--help", "-h"):
+    p = _cli(flag)
+    assert p.returncode == 0, (flag, p.stderr[-2000:])
+    assert "--threshold" in p.stdout and "robust" in p.stdout and "standard deviations" in p.stdout
+
+
+def test_rpca_warns_about_vae_flags_and_logs_no_info_lines(tmp_path, data):
+  _, path = data
+  p = _cli(f"--input={path}", f"--output={tmp_path / 'out'}", "--method=rpca", "--steps=10",
+           "--latent_dim=2")
+  assert p.returncode == 0, p.stderr[-2000:]
+  assert "warning: --latent_dim, --steps set the VAE and do nothing with --method=rpca" in p.stderr
+  # JAX's INFO lines (absl's 'I1204 12:00:00 ...' format: no TPU found, ...) are not shown.
+  assert not [s for s in p.stderr.splitlines() if s[:1] == "I" and s[1:5].isdigit()], p.stderr
 
 
 @pytest.mark.parametrize("case, match", [
     ("dir", "is a directory"),
     ("empty_npy", "empty (0 bytes)"),
     ("huge", "too large for training: row 3, column 2"),
+    ("overflow", "beyond ±1e+300 (40 entries; first at row 1, column 2"),
     ("nan", "row 2, column 1, counted from 1); pass --missing_nan"),
     ("missing_nan_rpca", "--missing_nan needs --method=vae"),
     ("missing_nan_column", "column 1 (counted from 1) is missing in every row"),
@@ -119,6 +131,7 @@ def test_help_explains_threshold():
     ("negative_clip", "--encoder_clip"),
     ("negative_refine", "--refine_steps"),
     ("missing_input", "--input must have a value"),
+    ("no_flags", "--input must have a value other than None.; flag --output"),
     ("extra_arg", "unexpected arguments"),
     ("images", "square number"),
     ("delimiter", "delimiter must be one of"),
@@ -127,6 +140,7 @@ def test_help_explains_threshold():
     ("model_absent", "does not exist"),
     ("save_model_dir", "is a directory"),
     ("save_model_rpca", "--method=rpca fits no reusable model"),
+    ("save_model_exists", "already exists"),
 ])
 def test_bad_input_exit_2_one_line(tmp_path, data, case, match):
   X, path = data
@@ -137,10 +151,12 @@ def test_bad_input_exit_2_one_line(tmp_path, data, case, match):
   elif case == "empty_npy":
     (tmp_path / "e.npy").write_bytes(b"")
     args[0] = f"--input={tmp_path / 'e.npy'}"
-  elif case in ("huge", "nan", "missing_nan_column"):
+  elif case in ("huge", "overflow", "nan", "missing_nan_column"):
     Y = X.copy()
     if case == "huge":
       Y[2, 1] = 1e200
+    elif case == "overflow":  # a whole column near float64's limit: its scale would be inf
+      Y[:, 1] = np.where(np.arange(len(Y)) % 2, 1e308, -1e308)
     elif case == "nan":
       Y[1, 0] = np.nan
     else:
@@ -162,6 +178,8 @@ def test_bad_input_exit_2_one_line(tmp_path, data, case, match):
     args.append("--refine_steps=-1")
   elif case == "missing_input":
     args = args[1:]
+  elif case == "no_flags":
+    args = []
   elif case == "extra_arg":
     args.append("stray")
   elif case == "images":
@@ -181,13 +199,19 @@ def test_bad_input_exit_2_one_line(tmp_path, data, case, match):
     args.append(f"--save_model={tmp_path}")
   elif case == "save_model_rpca":
     args += [f"--save_model={tmp_path / 'm.npz'}", "--method=rpca"]
+  elif case == "save_model_exists":  # a result elsewhere may point at it: not replaced silently
+    (tmp_path / "m.npz").write_bytes(b"an earlier model")
+    args.append(f"--save_model={tmp_path / 'm.npz'}")
   p = _cli(*args)
   assert p.returncode == 2, (case, p.stderr[-2000:])
   assert match in p.stderr, (case, p.stderr[-2000:])
   assert "Traceback" not in p.stderr
   assert p.stderr.strip().splitlines()[-1].startswith("error: ")
+  assert len([s for s in p.stderr.splitlines() if s.strip()]) == 1, p.stderr  # one line
   if case != "output_is_file":
     assert not out.exists()
+  if case == "save_model_exists":
+    assert (tmp_path / "m.npz").read_bytes() == b"an earlier model"
   assert not [n for n in os.listdir(tmp_path) if n.startswith(".")]
 
 
