@@ -152,6 +152,11 @@ ENCODER_CLIP = 10.0
 REFINE_STEPS = 500
 REFINE_LR = 0.1
 _REFINE_STREAM = 0x5EF1  # folded into PRNGKey(seed): the refinement's noise stream
+# Fewer rows than this are refined padded to this many: XLA's CPU matmuls round a batch of 1–16
+# rows differently from one of 64+, and 500 noisy Adam steps can amplify that rounding into a
+# visibly different code for some rows (stop 31: a row transformed alone moved by up to 5× its
+# error); padded, a row's result is the same alone as in a large batch (measured on this CPU).
+REFINE_MIN_ROWS = 64
 
 __all__ = ["Decomposition", "RobustVAE", "StagedOutput", "check_matrix", "check_missing",
            "check_save_path", "decompose", "enable_compilation_cache", "file_fingerprint",
@@ -412,14 +417,21 @@ def refine_latents(fns: train.TrainFns, params: Any, x: jax.Array, weight: jax.A
   C2 = 1, summed over the rows: Adam's steps are per coordinate, so each row is refined on its
   own. The learning rate decays from ``lr`` to 0 on a cosine over the steps. ``weight`` (same
   shape as x, 1 = observed, 0 = missing) leaves missing entries out of the data term. ``key``
-  draws the reparameterisation noise (``settings.num_latent_samples`` samples per step)."""
+  draws the reparameterisation noise (``settings.num_latent_samples`` samples per step): one key
+  for the whole batch, or one key per row (shape (b, 2), :func:`row_keys`), so that a row's noise,
+  and with it its refined code, does not depend on the other rows or its position."""
   s = fns.settings
   coeffs = LossCoefficients(*[jnp.float32(v) for v in model_coefficients("vae")])
   _, mu0, lv0 = fns.reconstruct(params, x)
+  per_row = key.ndim == 2
 
   def cost(v, k):
     mu, lv = v
-    eps = jax.random.normal(k, (s.num_latent_samples, *mu.shape))
+    if per_row:  # (b, S, κ) from each row's key, as (S, b, κ)
+      eps = jnp.swapaxes(jax.vmap(
+          lambda kr: jax.random.normal(kr, (s.num_latent_samples, mu.shape[1])))(k), 0, 1)
+    else:
+      eps = jax.random.normal(k, (s.num_latent_samples, *mu.shape))
     return jnp.sum(fns.latent_cost(params, x, mu, lv, eps, coeffs, weight)[0])
 
   tx = optax.adam(optax.cosine_decay_schedule(lr, steps))
@@ -431,8 +443,20 @@ def refine_latents(fns: train.TrainFns, params: Any, x: jax.Array, weight: jax.A
     return (optax.apply_updates(v, updates), opt), None
 
   v0 = (mu0, lv0)
-  (v, _), _ = jax.lax.scan(step, (v0, tx.init(v0)), jax.random.split(key, steps))
+  keys = (jnp.swapaxes(jax.vmap(lambda kr: jax.random.split(kr, steps))(key), 0, 1) if per_row
+          else jax.random.split(key, steps))
+  (v, _), _ = jax.lax.scan(step, (v0, tx.init(v0)), keys)
   return v
+
+
+def row_keys(base: jax.Array, Z: np.ndarray) -> jax.Array:
+  """(m, 2) PRNG keys, one per row of Z: ``base`` folded with a 32-bit FNV-1a hash of the row's
+  float32 bytes. The same row gets the same key in any batch, at any position."""
+  bits = np.ascontiguousarray(np.asarray(Z, np.float32)).view(np.uint32).astype(np.uint64)
+  h = np.full(bits.shape[0], 2166136261, np.uint64)
+  for j in range(bits.shape[1]):
+    h = ((h ^ bits[:, j]) * np.uint64(16777619)) & np.uint64(0xFFFFFFFF)
+  return jax.vmap(lambda v: jax.random.fold_in(base, v))(jnp.asarray(h.astype(np.uint32)))
 
 
 def refined_reconstruction(fns: train.TrainFns, params: Any, x: jax.Array, weight: jax.Array,
@@ -584,20 +608,26 @@ def train_vae(Z: np.ndarray, settings: train.Settings, *, steps: int, seed: int,
 def apply_vae(settings: train.Settings, params: Any, Z: np.ndarray, *, refine_steps: int = 0,
               seed: int = 0, observed: np.ndarray | None = None) -> np.ndarray:
   """μx(μz[Z]) for standardised rows Z, in chunks of ``settings.eval_batch_size`` rows (float64);
-  with ``refine_steps`` > 0 each row's μz is first refined (:func:`refine_latents`, noise from
-  ``seed`` and the chunk's index: the same Z and seed give the same result), leaving the entries
-  where ``observed`` is False out of its cost."""
+  with ``refine_steps`` > 0 each row's μz is first refined (:func:`refine_latents`, each row's
+  noise from ``seed`` and the row's own values, :func:`row_keys`: a row gets the same result
+  whatever rows it is transformed with), leaving the entries where ``observed`` is False out of
+  its cost."""
   fns = compiled(settings)
   bsz = settings.eval_batch_size
   data = jnp.asarray(Z, jnp.float32)
   base = jax.random.fold_in(jax.random.PRNGKey(seed), _REFINE_STREAM)
   parts = []
-  for k, i in enumerate(range(0, Z.shape[0], bsz)):
+  for i in range(0, Z.shape[0], bsz):
     if refine_steps:
       rows = data[i:i + bsz]
       weight = (jnp.ones(rows.shape, jnp.float32) if observed is None
                 else jnp.asarray(observed[i:i + bsz], jnp.float32))
-      out = fns.refine(params, rows, weight, jax.random.fold_in(base, k), steps=int(refine_steps))
+      keys = row_keys(base, Z[i:i + bsz])
+      m = rows.shape[0]
+      if m < REFINE_MIN_ROWS:  # padded (rows are refined independently; the pad is dropped)
+        pad = ((0, REFINE_MIN_ROWS - m), (0, 0))
+        rows, weight, keys = jnp.pad(rows, pad), jnp.pad(weight, pad), jnp.pad(keys, pad)
+      out = fns.refine(params, rows, weight, keys, steps=int(refine_steps))[:m]
     else:
       out = fns.reconstruct(params, data[i:i + bsz])
     parts.append(np.asarray(out))
