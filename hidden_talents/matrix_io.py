@@ -130,7 +130,7 @@ def read_matrix(path: str, *, skip_header: bool | None = None, delimiter: str | 
     delim = _detect_delimiter([s for _, s in lines[1:_SNIFF_LINES + 1]] or [lines[0][1]])
   else:
     delim = DELIMITERS[delimiter]
-  header = _header(path, lines[0], delim, skip_header)
+  header = _header(path, lines[0], delim, skip_header, missing_values)
   X = _parse_rows(path, lines[1:] if header is not None else lines, delim,
                   detected=delimiter is None, header=header, missing_values=missing_values)
   return X, {"format": "text", "delimiter": _DELIM_NAMES[delim], "header": header, "bom": bom}
@@ -163,11 +163,14 @@ def _text_lines(path: str) -> tuple[list[tuple[int, str]], bool]:
   return lines, raw.startswith(b"\xef\xbb\xbf")
 
 
-def _header(path: str, first_line: tuple[int, str], delim, skip_header: bool | None) -> str | None:
+def _header(path: str, first_line: tuple[int, str], delim, skip_header: bool | None,
+            missing_values: bool = False) -> str | None:
   """The first line if it is to be skipped as a header (``read_matrix``'s ``skip_header``)."""
   first_no, first = first_line
   first_cells = _split(first, delim)
   if skip_header is None:
+    if missing_values and all(c.lower() in MISSING_TOKENS for c in first_cells):
+      return None  # a row of missing values (NA,NA,NA or ,,), not column names
     # Column names; a line mixing numbers and text is reported as a bad value by _parse_rows.
     return None if any(_is_float(c) for c in first_cells) else first
   if not skip_header:
@@ -201,8 +204,12 @@ def _parse_rows(path: str, lines: list[tuple[int, str]], delim, *, detected: boo
       if (lineno == lines[0][0] and header is None and any(_is_float(c) for c in cells)
           and not any(ch.isdigit() for ch in bad)):  # a word among numbers: a header?
         hints.append(f"if line {lineno} is a header, pass --skip_header")
+      if header is not None:
+        hints.append(f"the first line was skipped as a header ({header[:40]!r})")
       if detected:
         hints.append("if the delimiter is wrong, pass --delimiter")
+      elif any(c in bad for c in ",;\t "):
+        hints.append("the value holds a delimiter character: is --delimiter right?")
       raise ValueError(f"{path}: line {lineno}, column {col} has a non-numeric value {bad!r} "
                        f"(delimiter: {_DELIM_NAMES[delim]}{', detected' if detected else ''})"
                        + "".join(f"; {h}" for h in hints)) from None

@@ -212,8 +212,16 @@ class Progress:
       eta = (self.total - step) * (now - self.start) / max(done, 1)
     pct = 100.0 * step / max(self.total, 1)
     eta_s = "?" if not np.isfinite(eta) else f"{int(eta) // 60}m{int(eta) % 60:02d}s"
-    line = (f"{self.label} step {step}/{self.total} ({pct:4.1f}%) | {self.cells} cells | "
-            f"{rate:,.0f} samples/s | median loss {loss:.4g} | failed {failed} | ETA {eta_s}")
+    if step == 0:
+      eta_s += " (compiling)"  # the first chunk compiles: no rate until it is done
+    rate_s = "?" if not np.isfinite(rate) else f"{rate:,.0f}"
+    loss_s = "?" if not np.isfinite(loss) else f"{loss:.4g}"
+    if self.cells == 1:  # one fit (decompose): no grid words
+      line = (f"{self.label} step {step}/{self.total} ({pct:4.1f}%) | {rate_s} samples/s | "
+              f"loss {loss_s}{' | FAILED' if failed else ''} | ETA {eta_s}")
+    else:
+      line = (f"{self.label} step {step}/{self.total} ({pct:4.1f}%) | {self.cells} cells | "
+              f"{rate_s} samples/s | median loss {loss_s} | failed {failed} | ETA {eta_s}")
     end = "\r" if self.tty and step < self.total else "\n"
     print(line, end=end, file=sys.stderr, flush=True)
 

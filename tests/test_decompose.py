@@ -314,6 +314,13 @@ def test_missing_value_tokens_in_text(tmp_path):
   (tmp_path / "years.csv").write_text("id,2019,2020\n1,2,3\n")  # a header holding numbers
   with pytest.raises(ValueError, match="'id'.*if line 1 is a header, pass --skip_header"):
     read_matrix(str(tmp_path / "years.csv"))
+  (tmp_path / "na_first.csv").write_text("NA,NA\n1,2\n")  # a row of missing values: data
+  X, info = read_matrix(str(tmp_path / "na_first.csv"), missing_values=True)
+  assert X.shape == (2, 2) and np.isnan(X[0]).all() and info["header"] is None
+  (tmp_path / "semi.csv").write_text("1;2\n3;4\n")  # the wrong --delimiter: line 1 looks a header
+  with pytest.raises(ValueError, match="line 2.*first line was skipped as a header.*delimiter "
+                                       "character: is --delimiter right"):
+    read_matrix(str(tmp_path / "semi.csv"), delimiter=",")
 
 
 def test_sample_scores_count_observed_entries(monkeypatch):

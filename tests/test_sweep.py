@@ -135,3 +135,20 @@ def test_cached_sweep_agrees_with_the_streamed_one():
   np.testing.assert_allclose(cached.eval.nmse, streamed.eval.nmse, rtol=1e-3)
   np.testing.assert_allclose(cached.eval.nmse_input, streamed.eval.nmse_input, rtol=1e-5)
   np.testing.assert_allclose(cached.history, streamed.history, rtol=1e-3, atol=1e-4)
+
+
+def test_progress_line_of_one_fit_and_of_a_grid(capsys):
+  """One fit (decompose) shows no grid words; the first update says it is compiling; no 'nan'."""
+  bar = sweep.Progress(500, 1, 100, "[decompose]")
+  bar.update(0, 0, float("nan"))
+  bar.update(250, 0, 1.5)
+  bar.update(500, 0, 1.25)
+  lines = capsys.readouterr().err.replace("\r", "\n").splitlines()
+  assert lines[0].startswith("[decompose] step 0/500") and "(compiling)" in lines[0]
+  assert not any("cells" in s or "failed" in s or "nan" in s for s in lines), lines
+  assert "loss 1.25" in lines[-1] and "samples/s" in lines[-1]
+  grid = sweep.Progress(500, 6, 100, "[sweep]")
+  grid.update(0, 0, float("nan"))
+  grid.update(250, 1, 2.0)
+  lines = capsys.readouterr().err.replace("\r", "\n").splitlines()
+  assert "6 cells" in lines[-1] and "failed 1" in lines[-1] and "median loss 2" in lines[-1]
