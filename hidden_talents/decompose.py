@@ -978,15 +978,15 @@ class RobustVAE:
       mask[missing] = False
       S[missing] = 0.0
     settings = {**self.used_settings(), "threshold": k, "refine_steps": refine}
+    # Scores are fractions of the observed entries (a row with no observed entry scores 0).
+    observed = np.full(m, d) if missing is None else np.maximum((~missing).sum(axis=1), 1)
     info: dict[str, Any] = {"method": "vae", "n": m, "d": d, "fitted_rows": self.num_fitted,
                             **self.fit_info, "alpha": alpha, "threshold": k,
-                            "flagged_fraction": float(mask.sum() / max(1, mask.size - (
-                                0 if missing is None else int(missing.sum())))),
+                            "flagged_fraction": float(mask.sum() / observed.sum()),
                             "constant_columns": int(constant.sum()), "settings": settings,
                             "missing_entries_transformed": 0 if missing is None
                             else int(missing.sum())}
-    observed_per_row = d if missing is None else np.maximum((~missing).sum(axis=1), 1)
-    return Decomposition(L=L, S=S, mask=mask, sample_scores=mask.sum(axis=1) / observed_per_row,
+    return Decomposition(L=L, S=S, mask=mask, sample_scores=mask.sum(axis=1) / observed,
                          noise_scale=self.residual_scale * self.scale, info=info,
                          S_sparse=np.where(mask, S, 0.0))
 
