@@ -6,6 +6,8 @@
 * Precision / recall of a detected outlier support against supp(S): :func:`support_scores`.
 * Diag Σz "near 0" / "near 1" (Secs. 5.3, 6): :func:`sigma_z_fractions` with the thresholds
   :data:`SIGMA_Z_NEAR_ZERO`, :data:`SIGMA_Z_SMALL` and :data:`SIGMA_Z_NEAR_ONE`.
+* The exact-fit regime of Theorem 4 / Sec. 5.3 (inlier entries recovered to within √α, NMSE on
+  inlier and outlier entries apart): :func:`regime_sums`, :func:`regime_metrics`.
 * Host-side reductions: :func:`best_over` (best of a grid, NaN-aware), :func:`masked_mean`.
 """
 
@@ -130,6 +132,68 @@ def sigma_z_fractions(hist: ArrayLike, hist_range: tuple[float, float], *,
   lo, hi = math.log10(near_one[0]), math.log10(near_one[1])
   near1 = np.sum(hist[..., (centers >= lo) & (centers <= hi)], axis=-1) / total
   return near0, near1
+
+
+class FitRegime(NamedTuple):
+  """How a reconstruction L̂ of L splits over the inlier and outlier entries of X."""
+
+  inlier_exact_fraction: jax.Array  # inlier entries with |L̂ − L| < √α, over all inlier entries
+  nmse_inliers: jax.Array  # eq. 20 restricted to the inlier entries (mask False)
+  nmse_outliers: jax.Array  # eq. 20 restricted to the outlier entries (mask True); NaN if none
+
+
+REGIME_SUMS = 6  # length of the vector :func:`regime_sums` returns
+
+
+def regime_sums(L: ArrayLike, L_hat: ArrayLike, outlier_mask: ArrayLike, *, alpha: float,
+                weight: ArrayLike | None = None) -> jax.Array:
+  """The sums behind :class:`FitRegime`, so that chunks of rows can be added up.
+
+  Theorem 4 and Sec. 5.3 are about the regime where the decoder fits the inliers exactly: the
+  optimised decoder variance (eq. 69) of an entry sits at its floor α once its residual is below
+  √α. The fraction of inlier entries in that regime says whether the regime has switched on.
+
+  Args:
+    L: (..., d) clean rows.
+    L_hat: (..., d) their reconstruction.
+    outlier_mask: (..., d) bool, True where X holds an outlier instead of L.
+    alpha: the decoder variance floor α; the exact-fit threshold is √α per entry.
+    weight: optional (..., 1) or (..., d) weights (e.g. 0 for padded rows).
+
+  Returns:
+    (6,) float32: inlier squared error, inlier energy ‖L‖², outlier squared error, outlier energy,
+    inlier entries within √α, inlier entries (every sum weighted by ``weight``).
+  """
+  L, L_hat = jnp.asarray(L), jnp.asarray(L_hat)
+  out = jnp.asarray(outlier_mask, bool)
+  w = jnp.ones_like(L) if weight is None else jnp.broadcast_to(jnp.asarray(weight, L.dtype),
+                                                               L.shape)
+  w_in, w_out = w * (~out), w * out
+  err = (L - L_hat) ** 2
+  exact = jnp.abs(L - L_hat) < math.sqrt(alpha)
+  return jnp.stack([jnp.sum(w_in * err), jnp.sum(w_in * L**2), jnp.sum(w_out * err),
+                    jnp.sum(w_out * L**2), jnp.sum(w_in * exact), jnp.sum(w_in)])
+
+
+def regime_metrics(sums: ArrayLike) -> FitRegime:
+  """:class:`FitRegime` from (a total of) :func:`regime_sums`; NaN where a set is empty."""
+  s = jnp.asarray(sums)
+  ratio = lambda a, b: jnp.where(b > 0, a / jnp.where(b > 0, b, 1.0), jnp.nan)
+  return FitRegime(inlier_exact_fraction=ratio(s[..., 4], s[..., 5]),
+                   nmse_inliers=ratio(s[..., 0], s[..., 1]),
+                   nmse_outliers=ratio(s[..., 2], s[..., 3]))
+
+
+def fit_regime(L: ArrayLike, L_hat: ArrayLike, outlier_mask: ArrayLike, *,
+               alpha: float) -> FitRegime:
+  """:class:`FitRegime` of a whole reconstruction (see :func:`regime_sums`)."""
+  return regime_metrics(regime_sums(L, L_hat, outlier_mask, alpha=alpha))
+
+
+def active_dims(sigma_z_mean: ArrayLike, *, near_zero: float = SIGMA_Z_NEAR_ZERO) -> np.ndarray:
+  """Active latent dimensions: mean diag Σz below ``near_zero`` (Sec. 5.3, Figure 4's reading of
+  the manifold dimension), per row of a (..., κ) stack; NumPy, host side."""
+  return np.sum(np.asarray(sigma_z_mean, np.float64) < near_zero, axis=-1)
 
 
 def best_over(grids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -7,8 +7,9 @@ functions of array arguments only:
 * ``run_chunk(state, cell, data=None) -> (TrainState, ChunkMetrics)`` — ``settings.chunk_steps``
   Adam steps under ``lax.scan``;
 * ``evaluate(state, cell, data=None) -> EvalMetrics`` — NMSE (eq. 20) over all n samples, in
-  chunks, plus Σz statistics (Sec. 5.3), the first decoder layer's column norms (Sec. 5.2) and the
-  objectives;
+  chunks, plus Σz statistics (Sec. 5.3), the first decoder layer's column norms (Sec. 5.2), the
+  objectives and the exact-fit regime (``metrics.FitRegime``: inlier entries within √α, NMSE on
+  inlier and outlier entries apart);
 * ``curve_point(state, cell, data=None) -> CurveMetrics`` — one learning-curve point on a fixed
   evaluation subset (the first ``eval_subset`` samples);
 * ``refit_logvar_head(state, cell, data=None) -> TrainState`` — ``refit_steps`` Adam steps on the
@@ -214,6 +215,11 @@ class EvalMetrics(NamedTuple):
   w1_col_norms: jax.Array  # (latent_dim,) column norms of the first decoder layer W₁ (eq. 21)
   objective: jax.Array  # the cell's own training cost per sample (β = 1, no weight decay)
   vae_objective: jax.Array  # the VAE cost per sample (eq. 2, settings' Σx) of this solution
+  # The exact-fit regime (metrics.FitRegime): inlier entries within √α of L, NMSE on the inlier
+  # and on the outlier entries of X apart (NaN when the cell has no outliers).
+  inlier_exact_fraction: jax.Array
+  nmse_inliers: jax.Array
+  nmse_outliers: jax.Array
 
 
 # fold_in tags of the evaluation, curve and refit noise: far above any step (the training batches
@@ -231,6 +237,9 @@ class CurveMetrics(NamedTuple):
   vae_objective: jax.Array  # the VAE cost per sample of this solution (encoder's Σz head)
   sigma_z_near_zero: jax.Array  # latent dimensions with mean σz² < metrics.SIGMA_Z_NEAR_ZERO
   nonzero_columns: jax.Array  # W₁ columns above the Sec. 5.2 threshold
+  inlier_exact_fraction: jax.Array  # metrics.FitRegime on the subset (as in EvalMetrics)
+  nmse_inliers: jax.Array
+  nmse_outliers: jax.Array
 
 
 class TrainFns(NamedTuple):
@@ -419,7 +428,7 @@ def make_train(s: Settings) -> TrainFns:
     check_data(data)
     gen = generator(cell) if data is None else None
     idx = jnp.arange(m_curve)
-    x, l, _ = sample_batch(cell, idx, gen, data)
+    x, l, mask = sample_batch(cell, idx, gen, data)
     key = jax.random.fold_in(cell.train_key, _CURVE_TAG)
     eps = jax.random.normal(key, (s.num_latent_samples, m_curve, s.latent_dim))
     objective, (data_term, kl) = cost_fn(state.params, x, eps, cell.coeffs)
@@ -427,11 +436,12 @@ def make_train(s: Settings) -> TrainFns:
     l_hat, _, logvar_z = reconstruct(state.params, x)
     var_mean = jnp.mean(jnp.exp(logvar_z), axis=0)
     W1 = models.first_decoder_weights(state.params)
+    regime = metrics.fit_regime(l, l_hat, mask, alpha=s.alpha)
     return CurveMetrics(
         nmse=jnp.sum((l - l_hat) ** 2) / jnp.sum(l**2), objective=objective, data=data_term,
         kl=kl, vae_objective=vae_objective,
         sigma_z_near_zero=jnp.sum(var_mean < metrics.SIGMA_Z_NEAR_ZERO),
-        nonzero_columns=metrics.nonzero_columns(W1))
+        nonzero_columns=metrics.nonzero_columns(W1), **regime._asdict())
 
   head_tx = optax.adam(s.learning_rate)
 
@@ -476,7 +486,7 @@ def make_train(s: Settings) -> TrainFns:
       idx = c * bsz + jnp.arange(bsz)
       valid = idx < s.num_samples
       idx = jnp.minimum(idx, s.num_samples - 1)
-      x, l, _ = sample_batch(cell, idx, gen, data)
+      x, l, mask = sample_batch(cell, idx, gen, data)
       l_hat, _, logvar_z = reconstruct(state.params, x)
       w = valid[:, None].astype(x.dtype)
       err = jnp.sum(w * (l - l_hat) ** 2)
@@ -491,19 +501,22 @@ def make_train(s: Settings) -> TrainFns:
       eps = eval_eps(cell, c)
       costs = [jnp.sum(valid * per_sample_cost(state.params, x, eps, co))
                for co in (cell.coeffs, VAE_COEFFICIENTS)]
+      regime = metrics.regime_sums(l, l_hat, mask, alpha=s.alpha, weight=w)
       new = (acc[0] + err, acc[1] + err_in, acc[2] + energy, acc[3] + var_sum, acc[4] + hist,
-             acc[5] + costs[0], acc[6] + costs[1])
+             acc[5] + costs[0], acc[6] + costs[1], acc[7] + regime)
       return new, None
 
     zeros = (jnp.zeros(()), jnp.zeros(()), jnp.zeros(()), jnp.zeros((s.latent_dim,)),
-             jnp.zeros((s.hist_bins,), jnp.int32), jnp.zeros(()), jnp.zeros(()))
-    (err, err_in, energy, var_sum, hist, obj, vae_obj), _ = jax.lax.scan(
+             jnp.zeros((s.hist_bins,), jnp.int32), jnp.zeros(()), jnp.zeros(()),
+             jnp.zeros((metrics.REGIME_SUMS,)))
+    (err, err_in, energy, var_sum, hist, obj, vae_obj, regime), _ = jax.lax.scan(
         body, zeros, jnp.arange(num_chunks))
     W1 = models.first_decoder_weights(state.params)
     return EvalMetrics(
         nmse=err / energy, nmse_input=err_in / energy, sigma_z_mean=var_sum / s.num_samples,
         sigma_z_hist=hist, w1_col_norms=jnp.linalg.norm(W1, axis=0),
-        objective=obj / s.num_samples, vae_objective=vae_obj / s.num_samples)
+        objective=obj / s.num_samples, vae_objective=vae_obj / s.num_samples,
+        **metrics.regime_metrics(regime)._asdict())
 
   return TrainFns(s, model, init, run_chunk, evaluate, sample_batch, reconstruct, loss_fn,
                   curve_point, refit_logvar_head, latent_cost)

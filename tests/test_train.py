@@ -174,6 +174,23 @@ def test_evaluate_matches_an_independent_numpy_reference(fixed_data):
   # W₁ (eq. 21) maps z to the first decoder layer; flax stores its kernel as (κ, width).
   kernel = np.asarray(state.params["params"]["decoder"]["D1"]["kernel"], np.float64)
   np.testing.assert_allclose(ev.w1_col_norms, np.linalg.norm(kernel, axis=1), rtol=1e-5)
+  # The exact-fit regime: inlier entries (not replaced by an outlier) within √α of L, and eq. 20
+  # on the inlier and outlier entries apart.
+  M = np.asarray(mask, bool)
+  err = (L - L_hat) ** 2
+  np.testing.assert_allclose(float(ev.nmse_inliers), err[~M].sum() / (L[~M] ** 2).sum(),
+                             rtol=1e-4)
+  np.testing.assert_allclose(float(ev.nmse_outliers), err[M].sum() / (L[M] ** 2).sum(), rtol=1e-4)
+  exact = np.mean(np.abs(L - L_hat)[~M] < np.sqrt(TINY.alpha))
+  np.testing.assert_allclose(float(ev.inlier_exact_fraction), exact, atol=2.0 / (~M).sum())
+  # The same numbers on the learning-curve subset (the first eval_subset rows).
+  pt = fns.curve_point(state, cell, dd)
+  m = min(TINY.eval_subset, TINY.num_samples)
+  Ms, es = M[:m], err[:m]
+  np.testing.assert_allclose(float(pt.nmse_inliers), es[~Ms].sum() / (L[:m][~Ms] ** 2).sum(),
+                             rtol=1e-4)
+  np.testing.assert_allclose(float(pt.nmse_outliers), es[Ms].sum() / (L[:m][Ms] ** 2).sum(),
+                             rtol=1e-4)
 
 
 def test_nan_cell_is_frozen_and_does_not_poison_others():
@@ -224,3 +241,28 @@ def test_settings_reject_bad_values():
              {"encoder_clip": -1.0}, {"encoder_clip": float("inf")}):
     with pytest.raises(ValueError):
       dataclasses.replace(TINY, **kw)
+
+
+def test_fit_regime_by_hand():
+  """metrics.fit_regime on a matrix worked out by hand: α = 0.01, so √α = 0.1."""
+  from hidden_talents import metrics
+  L = np.array([[1.0, 2.0, 0.0], [0.0, 1.0, 3.0]])
+  L_hat = np.array([[1.05, 2.5, 1.0], [0.0, 0.8, 3.0]])
+  mask = np.array([[False, False, True], [False, True, False]])  # outliers at (0,2) and (1,1)
+  r = metrics.fit_regime(L, L_hat, mask, alpha=0.01)
+  # Inliers: errors 0.05, 0.5, 0, 0 (energies 1, 4, 0, 9): 3 of 4 within 0.1.
+  np.testing.assert_allclose(float(r.inlier_exact_fraction), 0.75)
+  np.testing.assert_allclose(float(r.nmse_inliers), (0.05**2 + 0.5**2) / 14.0, rtol=1e-6)
+  # Outliers: errors 1.0 (energy 0) and 0.2 (energy 1).
+  np.testing.assert_allclose(float(r.nmse_outliers), (1.0 + 0.04) / 1.0, rtol=1e-6)
+  # No outlier entries: their NMSE is undefined (NaN), the rest is unchanged; chunked sums add up.
+  none = metrics.fit_regime(L, L_hat, np.zeros_like(mask), alpha=0.01)
+  assert np.isnan(float(none.nmse_outliers))
+  halves = sum(metrics.regime_sums(L[i:i + 1], L_hat[i:i + 1], mask[i:i + 1], alpha=0.01)
+               for i in range(2))
+  np.testing.assert_allclose(metrics.regime_metrics(halves), r, rtol=1e-6)
+  # A weight of 0 (a padded row) leaves the row out.
+  w = np.array([[1.0], [0.0]])
+  top = metrics.regime_metrics(metrics.regime_sums(L, L_hat, mask, alpha=0.01, weight=w))
+  np.testing.assert_allclose(float(top.inlier_exact_fraction), 0.5)
+  assert metrics.active_dims(np.array([[0.01, 0.5, 0.09], [1.0, 1.0, 1.0]])).tolist() == [2, 0]

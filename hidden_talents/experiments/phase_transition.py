@@ -34,6 +34,7 @@ import optax
 
 from hidden_talents import baselines, checks, curves, io, memory, metrics, plotting, sweep, train
 from hidden_talents.data import stream
+from hidden_talents.experiments import claim
 
 ALL_MODELS = ("vae", "vae_warmup", "ae_l2", "ae_l1", "rpca")
 NET_MODELS = ("vae", "vae_warmup", "ae_l2", "ae_l1")
@@ -63,6 +64,8 @@ def validate(config) -> None:
   if any(m in models for m in AES):
     for c2 in checks.nonempty("c2_values (an AE is in models)", config.c2_values):
       checks.nonnegative_number("every C2 value", c2)
+    for c2 in config.get("ae_l1_c2_values", ()):
+      checks.nonnegative_number("every ae_l1_c2_values entry", c2)
   checks.positive_number("learning_rate", config.learning_rate)
   checks.positive_number("alpha", config.alpha)
   checks.nonnegative_number("weight_decay", config.weight_decay)
@@ -116,12 +119,22 @@ def settings_from_config(config, *, latent_dim: int | None = None,
       precision=str(config.precision))
 
 
+def c2_grid(config, model: str) -> tuple[float, ...]:
+  """The C2 values a model is trained at: (1,) for the VAEs (their C2 is the KL's), the AE-ℓ1's
+  own ``ae_l1_c2_values`` when given, else ``c2_values``."""
+  if model in VAES:
+    return (1.0,)
+  if model == "ae_l1" and tuple(config.get("ae_l1_c2_values", ())):
+    return tuple(float(c) for c in config.ae_l1_c2_values)
+  return tuple(float(c) for c in config.c2_values)
+
+
 def grid_infos(config) -> list[sweep.CellInfo]:
   """Main grid (model × C2 × κ × ν) + VAE cells Figure 3 needs that the grid lacks."""
   infos = []
   nets = [m for m in config.models if m in NET_MODELS]
   for m in nets:
-    c2s = (1.0,) if m in VAES else tuple(float(c) for c in config.c2_values)
+    c2s = c2_grid(config, m)
     warm = float(config.kl_warmup_steps) if m == "vae_warmup" else 0.0
     for c2 in c2s:
       for k in config.kappas:
@@ -150,15 +163,19 @@ def _grid(cell_values, results, model, c2, kappas, nus) -> np.ndarray:
 
 
 def ground_truth_check(settings: train.Settings, kappas, seed: int, *, num_steps: int,
-                       learning_rate: float, num_samples: int) -> dict[str, np.ndarray]:
+                       learning_rate: float, num_samples: int,
+                       encoder_widths: tuple[int, ...] | None = None) -> dict[str, np.ndarray]:
   """Sec. 5.1's check that the manifold is invertible at these sizes, and how far L is from
   low rank.
 
   Trains l(d)-E1(r2)-E2(r1)-ẑ(κ) (ℓ2 loss on the first κ coordinates) on the fixed ground-truth
-  decoder's output, vmapped over κ, and reports ‖ẑ − z‖²/‖z‖². Also the fraction of ‖L‖²_F
+  decoder's output, vmapped over κ, and reports ‖ẑ − z‖²/‖z‖². The encoder's widths are the
+  generator's mirrored (the paper's check) unless ``encoder_widths`` is given (the networks' own
+  encoder, to certify an inverse the trained models can contain). Also the fraction of ‖L‖²_F
   outside the top κ and top 50 singular values of L (n × d).
   """
-  widths = tuple(settings.generator_widths)[::-1]
+  widths = (tuple(settings.generator_widths)[::-1] if encoder_widths is None
+            else tuple(int(w) for w in encoder_widths))
   kmax = settings.kappa_max
   sizes = [settings.data_dim, *widths, kmax]
   tx = optax.adam(learning_rate)
@@ -268,6 +285,8 @@ def train_grid(config, settings: train.Settings, workdir: str) -> dict[str, np.n
                         eval_every=int(config.eval_every), labels=[i.label() for i in infos],
                         refit_head=bool(config.refit_head))
   converged, rel = curves.convergence(res.curve_steps, res.curves.nmse)
+  regime = {f"cell_{f}": getattr(res.eval, f) for f in (
+      "inlier_exact_fraction", "nmse_inliers", "nmse_outliers")}
   out = {
       "cell_model": np.asarray([i.model for i in infos]),
       "cell_c2": np.asarray([i.c2 for i in infos]),
@@ -279,6 +298,8 @@ def train_grid(config, settings: train.Settings, workdir: str) -> dict[str, np.n
       "cell_sigma_z_mean": res.eval.sigma_z_mean,
       "cell_sigma_z_hist": res.eval.sigma_z_hist, "cell_w1_col_norms": res.eval.w1_col_norms,
       "cell_objective": res.eval.objective, "cell_vae_objective": res.eval.vae_objective,
+      "cell_active_dims": metrics.active_dims(res.eval.sigma_z_mean),
+      "cell_nonzero_columns": metrics.nonzero_from_norms(res.eval.w1_col_norms), **regime,
       "cell_loss_history": res.history, "train_seconds": np.float64(res.train_seconds),
       "curve_steps": res.curve_steps, "cell_converged": converged & ~res.failed,
       "cell_rel_change": rel,
@@ -291,7 +312,6 @@ def train_grid(config, settings: train.Settings, workdir: str) -> dict[str, np.n
 def model_grids(cells: dict, config) -> dict[str, np.ndarray]:
   """(κ, ν) grids per model from the per-cell results: NMSE, convergence; AEs at best C2."""
   kappas, nus = list(config.kappas), list(config.nus)
-  c2s = np.asarray(config.c2_values, float)
   out = {}
   first = (cells["cell_model"][0], cells["cell_c2"][0])
   out["input_nmse"] = _grid(cells["cell_nmse_input"], cells, *first, kappas, nus)
@@ -300,7 +320,9 @@ def model_grids(cells: dict, config) -> dict[str, np.ndarray]:
     if m in VAES:
       out[f"{m}_nmse"] = _grid(cells["cell_nmse"], cells, m, 1.0, kappas, nus)
       out[f"{m}_converged"] = _grid(cells["cell_converged"], cells, m, 1.0, kappas, nus)
+      out[f"{m}_active_dims"] = _grid(cells["cell_active_dims"], cells, m, 1.0, kappas, nus)
       continue
+    c2s = np.asarray(c2_grid(config, m), float)
     by_c2 = np.stack([_grid(cells["cell_nmse"], cells, m, c, kappas, nus) for c in c2s])
     conv = np.stack([_grid(cells["cell_converged"], cells, m, c, kappas, nus) for c in c2s])
     best, arg = metrics.best_over(by_c2)
@@ -364,11 +386,27 @@ def compute(config, workdir: str) -> dict[str, np.ndarray]:
     results.update(figure4(config, settings, workdir))
   if config.gt_check.enabled:
     key = io.config_hash(config, _DATA_FIELDS + ("batch_size", "gt_check"))
-    results.update(io.cached_npz(workdir, "gt_check", key, lambda: ground_truth_check(
-        settings, kappas, int(config.seed), num_steps=int(config.gt_check.num_steps),
-        learning_rate=float(config.gt_check.learning_rate),
-        num_samples=int(min(config.gt_check.num_samples, config.num_samples)))))
+    results.update(io.cached_npz(workdir, "gt_check", key, lambda: gt_checks(
+        settings, kappas, config)))
   return results
+
+
+def gt_checks(settings: train.Settings, kappas, config) -> dict[str, np.ndarray]:
+  """The ground-truth encoder check at the generator's widths (the paper's), and again at the
+  networks' own encoder widths when they differ (``..._network``): only an inverse the trained
+  networks can contain certifies that they can reach zero error."""
+  kw = dict(num_steps=int(config.gt_check.num_steps),
+            learning_rate=float(config.gt_check.learning_rate),
+            num_samples=int(min(config.gt_check.num_samples, config.num_samples)))
+  out = ground_truth_check(settings, kappas, int(config.seed), **kw)
+  gen_encoder = tuple(settings.generator_widths)[::-1]
+  out["gt_encoder_widths"] = np.asarray(gen_encoder, np.int64)
+  out["network_encoder_widths"] = np.asarray(settings.encoder_widths, np.int64)
+  if tuple(settings.encoder_widths) != gen_encoder:
+    net = ground_truth_check(settings, kappas, int(config.seed),
+                             encoder_widths=tuple(settings.encoder_widths), **kw)
+    out["gt_encoder_rel_error_network"] = net["gt_encoder_rel_error"]
+  return out
 
 
 def _median(grid) -> float | None:
@@ -380,6 +418,25 @@ def _frac(mask) -> float | None:
   mask = np.asarray(mask, float)
   mask = mask[np.isfinite(mask)]
   return float(np.mean(mask)) if mask.size else None
+
+
+_REGIME = ("inlier_exact_fraction", "nmse_inliers", "nmse_outliers")
+
+
+def _add_verdicts(row: dict, kappa: int) -> None:
+  """Each VAE of a summary row judged against the best AE under ``claim``'s rule (in place)."""
+  aes = [row[m] for m in AES if m in row and np.isfinite(row[m]["nmse"])]
+  if not aes:
+    return
+  best = min(aes, key=lambda e: e["nmse"])
+  for v in VAES:
+    if v in row and "active_dims" in row[v]:
+      verdict, ratio = claim.cell_verdict(
+          kappa=kappa, vae_nmse=row[v]["nmse"], vae_converged=row[v]["converged"],
+          vae_active_dims=row[v]["active_dims"], ae_nmse=best["nmse"],
+          ae_converged=best["converged"])
+      row.setdefault("verdict", {})[v] = verdict
+      row.setdefault("ratio_to_best_ae", {})[v] = ratio
 
 
 def summarize_cells(r: dict, config) -> dict:
@@ -405,12 +462,22 @@ def summarize_cells(r: dict, config) -> dict:
         row[m] = {"c2": float(c2), "nmse": float(r["cell_nmse"][j]),
                   "converged": bool(conv[j]), "rel_change": float(r["cell_rel_change"][j]),
                   "vae_objective": float(r["cell_vae_objective"][j]),
-                  "vae_objective_refit": None if refit is None else float(refit[j])}
+                  "vae_objective_refit": None if refit is None else float(refit[j]),
+                  **{f: float(r[f"cell_{f}"][j]) for f in _REGIME if f"cell_{f}" in r},
+                  **{f: int(r[f"cell_{f}"][j]) for f in ("active_dims", "nonzero_columns")
+                     if f"cell_{f}" in r}}
       if "rpca_nmse" in r:
         row["rpca"] = {"nmse": float(r["rpca_nmse"][a, b]),
                        "converged": bool(r["rpca_best_converged"][a, b])}
+      _add_verdicts(row, k)
       table.append(row)
   s["cells"] = table
+  if any("verdict" in row for row in table):
+    s["claim_rule"] = claim.rule_text()
+    s["claim_verdicts"] = {
+        v: {verdict: sum(1 for row in table if row.get("verdict", {}).get(v) == verdict)
+            for verdict in (claim.REPRODUCED, claim.AHEAD, claim.REFUTED, claim.UNDECIDED)}
+        for v in VAES if any(v in row for row in table)}
   if refit is not None and "vae_nmse" in r:
     # The thesis test (Secs. 3–4): does the solution with the lower VAE objective (every solution's
     # log σz² head refit under the VAE cost) also have the lower NMSE?
@@ -459,22 +526,21 @@ def summarize(r: dict, config) -> dict:
       s["frac_cells_below_0.1"][m] = float(np.mean(finite < 0.1)) if finite.size else None
   if "input_nmse" in r:
     s["median_nmse_of_corrupted_input"] = float(np.nanmedian(r["input_nmse"]))
-  c2s = [float(c) for c in config.c2_values]
   compared = {m: _frac(r[f"{m}_converged"]) for m in NET_MODELS if f"{m}_converged" in r}
   if "rpca_best_converged" in r:
     compared["rpca"] = _frac(r["rpca_best_converged"])
-  if 1000.0 in c2s:
-    j = c2s.index(1000.0)
-    s["median_nmse_at_c2_1000"] = {m: float(np.nanmedian(r[f"{m}_nmse_by_c2"][j]))
-                                   for m in AES if f"{m}_nmse_by_c2" in r}
-    for m in AES:
-      if f"{m}_converged_by_c2" in r:
-        compared[f"{m}_c2_1000"] = _frac(r[f"{m}_converged_by_c2"][j])
+  for m in AES:
+    c2s = list(c2_grid(config, m))
+    if f"{m}_nmse_by_c2" in r and 1000.0 in c2s:
+      j = c2s.index(1000.0)
+      s.setdefault("median_nmse_at_c2_1000", {})[m] = float(np.nanmedian(r[f"{m}_nmse_by_c2"][j]))
+      compared[f"{m}_c2_1000"] = _frac(r[f"{m}_converged_by_c2"][j])
   s["compared_converged_fraction"] = compared
   for m in AES:
     if f"{m}_nmse_by_c2" in r:
       s.setdefault("median_nmse_by_c2", {})[m] = {
-          f"{c:g}": float(np.nanmedian(g)) for c, g in zip(c2s, r[f"{m}_nmse_by_c2"])}
+          f"{c:g}": float(np.nanmedian(g)) for c, g in zip(c2_grid(config, m),
+                                                           r[f"{m}_nmse_by_c2"])}
   for v in VAES:
     if f"{v}_nmse" in r:
       for m in ("vae", "vae_warmup", "ae_l2", "ae_l1", "rpca"):
@@ -487,6 +553,13 @@ def summarize(r: dict, config) -> dict:
     s["fig4_converged_fraction"] = _frac(r["fig4_converged"])
   if "gt_encoder_rel_error" in r:
     s["gt_encoder_rel_error_max"] = float(np.max(r["gt_encoder_rel_error"]))
+    if "gt_encoder_widths" in r:
+      s["gt_encoder_widths"] = [int(w) for w in r["gt_encoder_widths"]]
+      s["network_encoder_widths"] = [int(w) for w in r["network_encoder_widths"]]
+    if "gt_encoder_rel_error_network" in r:
+      # The networks do not mirror the generator: the inverse they can contain, checked too.
+      s["gt_encoder_rel_error_max_network_widths"] = float(
+          np.max(r["gt_encoder_rel_error_network"]))
     s["energy_outside_top_50_by_kappa"] = {
         str(int(k)): float(v) for k, v in zip(r["kappas"], r["energy_outside_top_50"])}
   return s
@@ -547,16 +620,14 @@ def plot(r: dict, config, workdir: str) -> None:
   if panels:
     plotting.heatmaps(panels, path=path("fig1_nmse.png"),
                       suptitle="Figure 1: NMSE recovering L (white 0, dark blue ≥ 1)", **heat)
-  c2s = [float(c) for c in config.c2_values]
-  if 1000.0 in c2s:
-    j = c2s.index(1000.0)
-    p2 = [(TITLES[m].replace("best C2", "C2 = 10³"), r[f"{m}_nmse_by_c2"][j])
-          for m in AES if f"{m}_nmse_by_c2" in r]
-    if p2:
-      if "vae_nmse" in r:
-        p2.insert(0, ("VAE", r["vae_nmse"]))
-      plotting.heatmaps(p2, path=path("fig1_nmse_c2_1000.png"),
-                        suptitle="AEs at the paper's tuned C2 = 10³", **heat)
+  p2 = [(TITLES[m].replace("best C2", "C2 = 10³"),
+         r[f"{m}_nmse_by_c2"][list(c2_grid(config, m)).index(1000.0)])
+        for m in AES if f"{m}_nmse_by_c2" in r and 1000.0 in c2_grid(config, m)]
+  if p2:
+    if "vae_nmse" in r:
+      p2.insert(0, ("VAE", r["vae_nmse"]))
+    plotting.heatmaps(p2, path=path("fig1_nmse_c2_1000.png"),
+                      suptitle="AEs at the paper's tuned C2 = 10³", **heat)
   if "cell_curve_nmse" in r:
     panels, title = _curve_panels(r, config)
     plotting.learning_curves(panels, path=path("learning_curves.png"), suptitle=title)
