@@ -165,3 +165,19 @@ def cached_npz(workdir: str, name: str, key: str,
   out = dict(compute())
   atomic_write_npz(path, dict(out, config_hash=np.asarray(key)))
   return out
+
+
+def finished_summary(workdir: str, config: Any) -> dict | None:
+  """The ``summary.json`` of a finished run of ``config`` in ``workdir``, else None.
+
+  Every experiment writes ``summary.json`` last (after its results and figures), so its presence
+  means the run finished; the run is this config's when ``config.json`` holds exactly the same
+  fields and values (a field added to the config since, or an override of it, makes another run).
+  """
+  summary_path = os.path.join(workdir, "summary.json")
+  config_path = os.path.join(workdir, "config.json")
+  if not (os.path.isfile(summary_path) and os.path.isfile(config_path)):
+    return None
+  if read_json(config_path) != json.loads(json.dumps(to_jsonable(config))):
+    return None
+  return read_json(summary_path)
