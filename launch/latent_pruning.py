@@ -1,4 +1,4 @@
-"""Latent-dimension pruning on a synthetic manifold: Table 1 and Figure 2a (Sec. 5.2).
+r"""Latent-dimension pruning on a synthetic manifold: Table 1 and Figure 2a (Sec. 5.2).
 
   python -m launch.latent_pruning --config=launch/configs/latent_pruning.py:quick \
       --workdir=runs/latent_pruning
@@ -7,24 +7,9 @@ Override fields with e.g. ``--config.num_trials=5``. Re-running the same command
 finished (Ne, Nd) programs and resumes an interrupted one from its last checkpoint.
 """
 
-from absl import app
-from ml_collections import config_flags
-
 from hidden_talents.experiments import latent_pruning
 from launch import common
 
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", "launch/configs/latent_pruning.py:quick",
-    "Experiment config file and preset (quick | paper | tiny).", lock_config=True)
-_WORKDIR = common.define_workdir_flag()
-_DISTRIBUTED = common.define_distributed_flags()
-
-
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  common.run_and_report(latent_pruning.run, _CONFIG.value, _WORKDIR.value, _DISTRIBUTED)
-
-
 if __name__ == "__main__":
-  app.run(main)
+  common.run_experiment(latent_pruning.run, __doc__,
+                        "launch/configs/latent_pruning.py", distributed=True)

@@ -1,4 +1,4 @@
-"""The phase-transition sweep (Figures 1, 3, 4 of Sec. 5).
+r"""The phase-transition sweep (Figures 1, 3, 4 of Sec. 5).
 
   python -m launch.phase_transition --config=launch/configs/phase_transition.py:quick \
       --workdir=runs/phase_transition
@@ -7,25 +7,9 @@ Override fields with e.g. ``--config.kappas='(2,4)' --config.nus='(0.1,0.3)'``. 
 same command resumes an interrupted run from its last checkpoint.
 """
 
-from absl import app
-from ml_collections import config_flags
-
 from hidden_talents.experiments import phase_transition
 from launch import common
 
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", "launch/configs/phase_transition.py:quick",
-    "Experiment config file and preset (quick | paper_protocol | diagnostic | budget | paper | "
-    "tiny).", lock_config=True)
-_WORKDIR = common.define_workdir_flag()
-_DISTRIBUTED = common.define_distributed_flags()
-
-
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  common.run_and_report(phase_transition.run, _CONFIG.value, _WORKDIR.value, _DISTRIBUTED)
-
-
 if __name__ == "__main__":
-  app.run(main)
+  common.run_experiment(phase_transition.run, __doc__,
+                        "launch/configs/phase_transition.py", distributed=True)

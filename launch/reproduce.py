@@ -8,7 +8,7 @@ skipped when the command is repeated, and a failed one is reported without stopp
 
 import sys
 
-from absl import app, flags
+from absl import flags
 
 from hidden_talents.experiments import reproduce
 from launch import common
@@ -18,25 +18,22 @@ _PRESET = flags.DEFINE_enum("preset", "quick", list(reproduce.PRESETS),
                             "sizes) or tiny (smoke test).")
 _ONLY = flags.DEFINE_list("only", [], "Run only these experiments (comma-separated names: "
                           + ", ".join(e.name for e in reproduce.EXPERIMENTS) + ").")
-_WORKDIR = common.define_workdir_flag()
+_WORKDIR = common.define_workdir_flag(
+    "Directory of the report (report.md, reproduce_summary.json) and of one run directory per "
+    "experiment (created if absent). Rerunning the same command reuses finished experiments.")
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  try:
-    s = reproduce.run(_PRESET.value, _WORKDIR.value, only=_ONLY.value,
-                      log=lambda m: print(m, file=sys.stderr, flush=True))
-  except ValueError as e:
-    print(f"error: {e}", file=sys.stderr)
-    sys.exit(2)
+def main() -> None:
+  workdir = common.check_workdir(_WORKDIR.value)
+  s = reproduce.run(_PRESET.value, workdir, only=_ONLY.value,
+                    log=lambda m: print(m, file=sys.stderr, flush=True))
   for name, e in s["experiments"].items():
     print(f"{name}: {e['status']}")
     for v in e["verdicts"]:
       mark = {True: "agrees", False: "DIFFERS", None: "undecided"}[v["ok"]]
       print(f"  [{mark}] {v['measured']}")
-  print(f"report: {_WORKDIR.value}/report.md")
+  print(f"report: {workdir}/report.md")
 
 
 if __name__ == "__main__":
-  app.run(main)
+  common.run_app(main, __doc__, ["workdir", "preset", "only"])
