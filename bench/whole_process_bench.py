@@ -1,20 +1,38 @@
-"""Whole-process time of issue 17's 12-cell grid: `python -m launch.phase_transition` against the
-plain PyTorch loop of ``bench/torch_loop.py``, and a cold against a warm compilation cache.
+"""Whole-process time of a grid: `python -m launch.phase_transition` (cold and warm compilation
+cache) against the PyTorch peers of ``bench/torch_loop.py`` and ``bench/torch_ensemble.py``.
 
-  python bench/whole_process_bench.py --repeats=3 --torch_python=/path/to/python-with-torch
+  python bench/whole_process_bench.py --repeats=5 --torch_python=/path/to/python-with-torch
+  python bench/whole_process_bench.py --grid=quick --modes=jax,torch_ens,torch_ens_compile \\
+      --repeats=5 --torch_python=/path/to/python-with-torch
 
-Each repeat runs, in turn (so drifts of the machine's speed hit all alike):
-  jax_cold  — the launch script with an empty persistent compilation cache (first run);
-  jax_warm  — the same command again with the cache the cold run filled (a second run);
-  torch     — bench/torch_loop.py (skipped without --torch_python).
-Every run gets a fresh work directory, so nothing but compiled programs is reused. Prints a JSON
-row per run (seconds, load average) and the medians with the ratios torch / jax_cold and
-torch / jax_warm (how many times faster the project is) and jax_cold / jax_warm.
+Grids (``--grid``):
+  grid12 — VAE, AE-ℓ2, AE-ℓ1 (C2 = 0.1) × κ {4, 12} × ν {0.1, 0.3}: encoder 200/100, decoder
+           100/200, d = 100, n = 4000, 2000 Adam steps of batch 100; no Figure 3/4, no
+           ground-truth check, no RPCA (the launch script's learning curves stay on, as by default);
+  quick  — the quick Figure 1 preset's 604 network cells (VAE, KL warm-up VAE, AE-ℓ2 and AE-ℓ1 at
+           C2 ∈ {0.1, 10³} on the 10 × 10 (κ, ν) grid, and Figure 3's four ν = 0 VAE cells):
+           widths 50/100, n = 2000, 2000 steps of batch 100; no RPCA, Figure 4 or ground-truth
+           check (the PyTorch scripts train and evaluate networks only).
+The PyTorch scripts run the same grid (their ``--preset``).
 
-``--baseline_env=NAME=VALUE`` (repeatable) adds base_cold / base_warm: the same two launch runs
-with those variables set (their own cache), in the same repeat, before the others on even
-repeats and after them on odd ones, and prints base / jax for both: an A/B of a switch, e.g.
-``--baseline_env=HT_THREEFRY=rolled`` (JAX's own CPU lowering of the PRNG).
+Modes (``--modes``, comma-separated; each repeat runs every one):
+  jax               — jax_cold: the launch script with an empty persistent compilation cache;
+                      jax_warm: the same command again with the cache the cold run filled;
+  base              — base_cold / base_warm: the same two launch runs with ``--baseline_env``
+                      variables set (their own cache): an A/B of a switch, e.g.
+                      ``--baseline_env=HT_THREEFRY=rolled``;
+  torch_loop        — bench/torch_loop.py (one model and optimiser per cell);
+  torch_ens         — bench/torch_ensemble.py (one vmapped torch.func model, eager);
+  torch_ens_compile — torch_ens_compile_cold / _warm: the same with --compile, with an empty and
+                      then the filled Inductor cache (``TORCHINDUCTOR_CACHE_DIR``).
+The torch modes need ``--torch_python``. The order of the modes is reversed on odd repeats (a
+cold run always precedes its warm run), so drifts of the machine's speed hit all alike. Every run
+gets a fresh work directory, so nothing but compiled programs is reused.
+
+Prints a JSON row per run (seconds, 1-minute load average; for the launch runs the sweep's own
+train_seconds from results.npz, for the torch runs their printed train_seconds and
+sample_steps_per_s), then the medians and the ratios other / jax_cold and other / jax_warm (how
+many times faster the project is) and jax_cold / jax_warm.
 """
 
 from __future__ import annotations
@@ -31,67 +49,130 @@ import time
 import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# The grid of bench/torch_loop.py: VAE, AE-ℓ2, AE-ℓ1 (C2 = 0.1) × κ {4, 12} × ν {0.1, 0.3},
-# encoder 200/100, decoder 100/200, d = 100, n = 4000, 2000 steps of batch 100, no Figure 3/4,
-# no ground-truth check, no RPCA (the launch script's learning curves stay on, as by default).
-GRID = ["--config=launch/configs/phase_transition.py:quick",
-        "--config.models=('vae','ae_l2','ae_l1')", "--config.kappas=(4,12)",
-        "--config.nus=(0.1,0.3)", "--config.c2_values=(0.1,)", "--config.hidden_widths=(100,200)",
-        "--config.num_samples=4000", "--config.num_steps=2000", "--config.fig4.enabled=False",
-        "--config.gt_check.enabled=False", "--config.fig3_kappas=()"]
+CONFIG = "--config=launch/configs/phase_transition.py:quick"
+GRIDS = {
+    "grid12": [CONFIG, "--config.models=('vae','ae_l2','ae_l1')", "--config.kappas=(4,12)",
+               "--config.nus=(0.1,0.3)", "--config.c2_values=(0.1,)",
+               "--config.hidden_widths=(100,200)", "--config.num_samples=4000",
+               "--config.num_steps=2000", "--config.fig4.enabled=False",
+               "--config.gt_check.enabled=False", "--config.fig3_kappas=()"],
+    "quick": [CONFIG, "--config.models=('vae','vae_warmup','ae_l2','ae_l1')",
+              "--config.fig4.enabled=False", "--config.gt_check.enabled=False"],
+}
+MODES = ("jax", "base", "torch_loop", "torch_ens", "torch_ens_compile")
+TORCH_MODES = ("torch_loop", "torch_ens", "torch_ens_compile")
 
 
-def timed(cmd: list[str], env: dict) -> float:
+def timed(cmd: list[str], env: dict) -> tuple[float, str]:
+  """(wall seconds, standard output) of one run; a failing run stops the bench."""
   t0 = time.time()
-  subprocess.run(cmd, cwd=REPO, env=env, check=True, stdout=subprocess.DEVNULL,
-                 stderr=subprocess.DEVNULL)
-  return time.time() - t0
+  out = subprocess.run(cmd, cwd=REPO, env=env, check=True, stdout=subprocess.PIPE,
+                       stderr=subprocess.DEVNULL, text=True)
+  return time.time() - t0, out.stdout
 
 
-def main() -> None:
+def launch_train_seconds(workdir: str) -> float | None:
+  """The sweep's training seconds of a finished launch run (results.npz), None if absent."""
+  path = os.path.join(workdir, "results.npz")
+  if not os.path.exists(path):
+    return None
+  with np.load(path) as r:
+    return float(r["train_seconds"]) if "train_seconds" in r else None
+
+
+def last_json(stdout: str) -> dict:
+  lines = [s for s in stdout.splitlines() if s.startswith("{")]
+  return json.loads(lines[-1]) if lines else {}
+
+
+def runs_of(mode: str) -> list[str]:
+  """The timed runs of a mode, in the order they must run (cold before warm)."""
+  if mode in ("jax", "base", "torch_ens_compile"):
+    return [f"{mode}_cold", f"{mode}_warm"]
+  return [mode]
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
   p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  p.add_argument("--repeats", type=int, default=3)
+  p.add_argument("--repeats", type=int, default=5)
+  p.add_argument("--grid", default="grid12", choices=sorted(GRIDS))
+  p.add_argument("--modes", default="", help=f"comma-separated of {MODES}; default: jax, base "
+                 "with --baseline_env, the torch modes with --torch_python")
   p.add_argument("--torch_python", default="", help="a Python with torch installed")
   p.add_argument("--extra", default="", help="extra launch flags, space-separated")
   p.add_argument("--baseline_env", action="append", default=[],
                  help="NAME=VALUE for base_cold/base_warm runs (an A/B); repeatable")
-  args = p.parse_args()
+  args = p.parse_args(argv)
   if args.repeats < 1:
-    raise SystemExit("--repeats must be ≥ 1")
+    p.error("--repeats must be ≥ 1")
   if any("=" not in kv for kv in args.baseline_env):
-    raise SystemExit("--baseline_env takes NAME=VALUE")
-  base_env = dict(kv.split("=", 1) for kv in args.baseline_env)
+    p.error("--baseline_env takes NAME=VALUE")
+  if not args.modes:
+    args.modes = ",".join(["jax"] + (["base"] if args.baseline_env else [])
+                          + (list(TORCH_MODES) if args.torch_python else []))
+  args.modes = args.modes.split(",")
+  bad = [m for m in args.modes if m not in MODES]
+  if bad:
+    p.error(f"unknown mode(s) {bad}; choose from {MODES}")
+  if "base" in args.modes and not args.baseline_env:
+    p.error("mode 'base' needs --baseline_env")
+  if any(m in TORCH_MODES for m in args.modes) and not args.torch_python:
+    p.error("the torch modes need --torch_python")
+  return args
+
+
+def command(run: str, args, root: str, r: int) -> tuple[list[str], dict, str]:
+  """(argv, environment, work directory) of one run of repeat ``r``."""
+  workdir = os.path.join(root, f"{run}{r}")
+  mode = run.rsplit("_", 1)[0] if run.endswith(("_cold", "_warm")) else run
+  if mode in ("jax", "base"):
+    env = dict(os.environ, HT_COMPILE_CACHE=os.path.join(root, f"cache_{mode}{r}"),
+               **(dict(kv.split("=", 1) for kv in args.baseline_env) if mode == "base" else {}))
+    return ([sys.executable, "-m", "launch.phase_transition", *GRIDS[args.grid],
+             f"--workdir={workdir}", *args.extra.split()], env, workdir)
+  script = "bench/torch_loop.py" if mode == "torch_loop" else "bench/torch_ensemble.py"
+  cmd = [args.torch_python, script, f"--preset={args.grid}"]
+  env = dict(os.environ)
+  if mode == "torch_ens_compile":
+    cmd.append("--compile")
+    env["TORCHINDUCTOR_CACHE_DIR"] = os.path.join(root, f"inductor{r}")
+  return cmd, env, workdir
+
+
+def main(argv: list[str] | None = None) -> None:
+  args = parse_args(argv)
   root = tempfile.mkdtemp(prefix="whole_process-")
-  times: dict[str, list[float]] = {"jax_cold": [], "jax_warm": [], "torch": [],
-                                   "base_cold": [], "base_warm": []}
+  times: dict[str, list[float]] = {}
   try:
     for r in range(args.repeats):
-      variants = [("jax", {})] + ([("base", base_env)] if base_env else [])
-      for prefix, extra_env in variants if r % 2 else variants[::-1]:
-        env = dict(os.environ, HT_COMPILE_CACHE=os.path.join(root, f"cache_{prefix}{r}"),
-                   **extra_env)
-        for mode in (f"{prefix}_cold", f"{prefix}_warm"):
-          cmd = [sys.executable, "-m", "launch.phase_transition", *GRID,
-                 f"--workdir={os.path.join(root, f'{mode}{r}')}", *args.extra.split()]
-          times[mode].append(timed(cmd, env))
-          print(json.dumps({"repeat": r, "mode": mode, "seconds": round(times[mode][-1], 2),
-                            "loadavg": os.getloadavg()[0]}), flush=True)
-      if args.torch_python:
-        times["torch"].append(timed([args.torch_python, "bench/torch_loop.py"], dict(os.environ)))
-        print(json.dumps({"repeat": r, "mode": "torch", "seconds": round(times["torch"][-1], 2),
-                          "loadavg": os.getloadavg()[0]}), flush=True)
+      for mode in args.modes if r % 2 == 0 else args.modes[::-1]:
+        for run in runs_of(mode):
+          cmd, env, workdir = command(run, args, root, r)
+          seconds, out = timed(cmd, env)
+          times.setdefault(run, []).append(seconds)
+          row = {"repeat": r, "mode": run, "seconds": round(seconds, 2),
+                 "loadavg": round(os.getloadavg()[0], 2)}
+          if mode in ("jax", "base"):
+            row["train_seconds"] = launch_train_seconds(workdir)
+          else:
+            got = last_json(out)
+            row.update({k: got.get(k) for k in ("train_seconds", "sample_steps_per_s",
+                                                "steady_sample_steps_per_s") if k in got})
+          print(json.dumps(row), flush=True)
+          shutil.rmtree(workdir, ignore_errors=True)
   finally:
     shutil.rmtree(root, ignore_errors=True)
-  med = {m: float(np.median(v)) for m, v in times.items() if v}
-  row = {f"{m}_median_s": round(v, 2) for m, v in med.items()}
-  row["cold_over_warm"] = round(med["jax_cold"] / med["jax_warm"], 3)
-  if "torch" in med:
-    row["torch_over_jax_cold"] = round(med["torch"] / med["jax_cold"], 3)
-    row["torch_over_jax_warm"] = round(med["torch"] / med["jax_warm"], 3)
-  if base_env:
-    row["base_env"] = base_env
-    row["base_over_jax_cold"] = round(med["base_cold"] / med["jax_cold"], 3)
-    row["base_over_jax_warm"] = round(med["base_warm"] / med["jax_warm"], 3)
+  med = {m: float(np.median(v)) for m, v in times.items()}
+  row = {"grid": args.grid, "repeats": args.repeats,
+         **{f"{m}_median_s": round(v, 2) for m, v in med.items()}}
+  if "jax_cold" in med:
+    row["cold_over_warm"] = round(med["jax_cold"] / med["jax_warm"], 3)
+    for m in med:
+      if not m.startswith("jax_"):
+        row[f"{m}_over_jax_cold"] = round(med[m] / med["jax_cold"], 3)
+        row[f"{m}_over_jax_warm"] = round(med[m] / med["jax_warm"], 3)
+  if args.baseline_env:
+    row["base_env"] = dict(kv.split("=", 1) for kv in args.baseline_env)
   print(json.dumps(row))
 
 
