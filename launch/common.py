@@ -76,12 +76,15 @@ def _config_override_paths(argv: Sequence[str]) -> list[str]:
   return paths
 
 
-def unknown_field_line(e: BaseException, argv: Sequence[str]) -> str:
-  """One line for ml_collections' error on an override of a field the config does not have."""
+def unknown_field_line(e: BaseException, argv: Sequence[str]) -> str | None:
+  """One line for ml_collections' error on an override of a field the config does not have;
+  None when ``e`` names no overridden field (then it is a bug, e.g. in the config file)."""
   lines = _exception_text(e).splitlines()
   key = lines[0].strip().strip("'\"") if lines else ""
   paths = [p for p in _config_override_paths(argv) if key in p.split(".")]
-  field = paths[0] if paths else key
+  if not paths:
+    return None
+  field = paths[0]
   hint = re.search(r'Did you mean "([^"]+)"', "\n".join(lines[1:]))
   suggestion = f" (did you mean {hint.group(1)!r}?)" if hint else ""
   return (f"--config.{field}: the config has no field {key!r}{suggestion}; --show_config lists "
@@ -117,9 +120,14 @@ def parse_guarded(parse: Callable[[], Any], argv: Sequence[str]) -> Any:
   except flags.Error as e:
     fail(f"{flag_error_line(e)} (see --help)")
   except (AttributeError, KeyError) as e:  # ml_collections: an override of an unknown field
-    fail(unknown_field_line(e, argv))
+    line = unknown_field_line(e, argv)
+    if line is None:
+      raise
+    fail(line)
   except TypeError as e:  # ml_collections: --config.a.b where a is no group of fields
     nested = [p for p in _config_override_paths(argv) if "." in p]
+    if not nested:
+      raise
     which = f"--config.{nested[0]}" if len(nested) == 1 else "a --config.FIELD override"
     fail(f"{which} does not fit the config ({e}); --show_config lists the fields")
   except OSError as e:  # ml_collections: the config file cannot be loaded

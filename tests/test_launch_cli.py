@@ -141,6 +141,18 @@ def test_show_config_prints_the_resolved_config_and_writes_nothing(tmp_path):
   assert _run("rpca_phase_transition", RPCA, "--show_config").returncode == 0
 
 
+def test_a_bug_in_a_config_file_is_a_crash_exit_1(tmp_path):
+  """Exit 1 with the traceback: an error inside ``get_config`` that is no usage error is not
+  reported as one (not as an unknown field either)."""
+  cfg = tmp_path / "broken.py"
+  cfg.write_text("import ml_collections\n\ndef get_config(preset):\n"
+                 "  return ml_collections.ConfigDict().no_such_attribute\n")
+  out = _run("rpca_phase_transition", f"--config={cfg}:tiny", f"--workdir={tmp_path / 'wd'}")
+  assert out.returncode == 1, out.stderr[-3000:]
+  assert "Traceback" in out.stderr and "no_such_attribute" in out.stderr
+  assert not (tmp_path / "wd").exists()
+
+
 @pytest.mark.parametrize("script,args,fragments", [
     ("phase_transition", ("--config=launch/configs/phase_transition.py:nosuch",),
      ("unknown preset 'nosuch'", "tiny")),
