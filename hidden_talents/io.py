@@ -43,20 +43,36 @@ def ensure_dir(path: str) -> str:
   return path
 
 
-def atomic_write_bytes(path: str, data: bytes) -> None:
-  """Writes ``data`` to ``path`` via a temporary file + ``os.replace`` (atomic on POSIX); a no-op
-  on a process that is not the writer (``set_writer``)."""
+def umask() -> int:
+  """The process's file-creation mask (read without changing it for longer than the call)."""
+  mask = os.umask(0)
+  os.umask(mask)
+  return mask
+
+
+def write_synced(path: str, data: bytes) -> str:
+  """Writes ``data`` to ``path`` and flushes it to disk (``fsync``) before returning the path."""
+  with open(path, "wb") as f:
+    f.write(data)
+    f.flush()
+    os.fsync(f.fileno())
+  return path
+
+
+def atomic_write_bytes(path: str, data: bytes, *, mode: int | None = FILE_MODE) -> None:
+  """Writes ``data`` to ``path`` via a temporary file + ``os.replace`` (atomic on POSIX): ``path``
+  holds the whole new content or its old one. ``mode``: the file's permissions, or None for what
+  ``open()`` gives (0666 less the umask). A no-op on a process that is not the writer
+  (``set_writer``)."""
   if not _writer:
     return
   directory = os.path.dirname(os.path.abspath(path))
   ensure_dir(directory)
   fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
   try:
-    os.fchmod(fd, FILE_MODE)
-    with os.fdopen(fd, "wb") as f:
-      f.write(data)
-      f.flush()
-      os.fsync(f.fileno())
+    os.fchmod(fd, 0o666 & ~umask() if mode is None else mode)
+    os.close(fd)
+    write_synced(tmp, data)
     os.replace(tmp, path)
   except BaseException:
     if os.path.exists(tmp):

@@ -3,7 +3,6 @@ directory, and the package's lazy top level."""
 
 import math
 import os
-import stat
 import subprocess
 import sys
 
@@ -11,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from hidden_talents import baselines, checks, io, metrics, rpca
+from hidden_talents import baselines, checks, metrics, rpca
 from hidden_talents.data import lowrank
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -156,39 +155,6 @@ def test_checks_return_plain_values_and_the_set_checks():
     checks.at_most("batch_size", 5, 4, "num_samples")
 
 
-# --- io ----------------------------------------------------------------------------------------
-
-
-def test_written_files_are_world_readable(tmp_path):
-  path = str(tmp_path / "a.json")
-  io.atomic_write_json(path, {"a": 1})
-  assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
-
-
-def test_cached_npz_recomputes_only_when_its_key_changes(tmp_path):
-  calls = []
-
-  def compute():
-    calls.append(1)
-    return {"v": np.arange(3) + len(calls)}
-
-  config = {"a": 1, "b": 2}
-  key = io.config_hash(config, ("a",))
-  assert key == io.config_hash({"a": 1, "b": 3}, ("a",)) != io.config_hash(config)
-  first = io.cached_npz(str(tmp_path), "part", key, compute)
-  again = io.cached_npz(str(tmp_path), "part", key, compute)
-  assert len(calls) == 1 and set(again) == {"v"}
-  np.testing.assert_array_equal(first["v"], again["v"])
-  io.cached_npz(str(tmp_path), "part", io.config_hash({"a": 2}, ("a",)), compute)
-  assert len(calls) == 2
-
-
-def test_start_run_writes_the_config(tmp_path):
-  wd = str(tmp_path / "run")
-  io.start_run(wd, {"x": (1, 2)})
-  assert io.read_json(os.path.join(wd, "config.json")) == {"x": [1, 2]}
-
-
 # --- the package's top level -----------------------------------------------------------------
 
 
@@ -222,16 +188,3 @@ def test_objectives_import_alone_and_decompose_is_the_function_either_way():
 def test_jnp_is_not_needed_for_the_log_2pi_constant():
   from hidden_talents.objectives.vae import LOG_2PI
   assert LOG_2PI == float(jnp.log(2.0 * jnp.pi))  # the float32 value it always had
-
-
-def test_start_run_refuses_a_workdir_of_another_config_before_writing(tmp_path):
-  wd = str(tmp_path / "run")
-  io.start_run(wd, {"num_steps": 10, "nus": [0.1]})
-  io.start_run(wd, {"num_steps": 20, "nus": [0.1]})  # nothing computed yet: the config may change
-  io.atomic_write_npz(os.path.join(wd, "main_g000.done.npz"), {"x": np.zeros(1)})
-  io.start_run(wd, {"num_steps": 20, "nus": [0.1]})  # the same config resumes
-  with pytest.raises(ValueError, match="another config.*num_steps"):
-    io.start_run(wd, {"num_steps": 30, "nus": [0.1]})
-  assert io.read_json(os.path.join(wd, "config.json"))["num_steps"] == 20  # untouched
-  # A field added to the code since the run started does not count as a difference.
-  io.start_run(wd, {"num_steps": 20, "nus": [0.1], "decoder_variance": "optimal"})
