@@ -91,18 +91,19 @@ class SupportScores(NamedTuple):
   recall: jax.Array  # |detected ∩ true| / |true| (1 when there is nothing to detect)
 
 
-def support_scores(detected: ArrayLike, true: ArrayLike) -> SupportScores:
+def support_scores(detected: ArrayLike, true: ArrayLike, *, xp=jnp) -> SupportScores:
   """Precision and recall of a detected outlier support against supp(S) (any equal shapes).
 
   An empty detection has precision 1 (no false alarm) and an empty supp(S) recall 1 (nothing
-  missed). Pure jnp: jit/vmap-safe.
+  missed). ``xp=jnp`` (the default): pure jnp, jit/vmap-safe, float32; ``xp=np``: on the host in
+  float64.
   """
-  d = jnp.asarray(detected, bool)
-  t = jnp.asarray(true, bool)
-  hits = jnp.sum(d & t)
-  n_d, n_t = jnp.sum(d), jnp.sum(t)
-  precision = jnp.where(n_d > 0, hits / jnp.maximum(n_d, 1), 1.0)
-  recall = jnp.where(n_t > 0, hits / jnp.maximum(n_t, 1), 1.0)
+  d = xp.asarray(detected, bool)
+  t = xp.asarray(true, bool)
+  hits = xp.sum(d & t)
+  n_d, n_t = xp.sum(d), xp.sum(t)
+  precision = xp.where(n_d > 0, hits / xp.maximum(n_d, 1), 1.0)
+  recall = xp.where(n_t > 0, hits / xp.maximum(n_t, 1), 1.0)
   return SupportScores(precision, recall)
 
 
