@@ -10,13 +10,14 @@ other platforms' lowering for the CPU too. It computes the same Threefry-2x32 ha
 random number, and so every result, is bit-identical (``tests/test_cpu_threefry.py``); only the
 compiled program changes. Measured on 2 CPU cores with the launch scripts' 2 host devices
 (BENCHMARKS.md, "Threefry without while loops"): a 30-cell quick-width chunk 1.10× faster, its
-first call (compile + one chunk) 6.5 → 4.9 s, and a first run of issue 17's grid 1.14× faster as
-a whole process.
+first call (compile + one chunk) 6.5 → 4.9 s, and the first run of a quick-width grid 1.14× faster
+as a whole process.
 
-The package runs :func:`unroll` when it is imported, so it applies to every program compiled
-after ``import hidden_talents`` in the process, the caller's own included. It uses JAX internals
-(tested with the pinned jax 0.10.2); where they are missing it leaves JAX as it is.
-``HT_THREEFRY=rolled`` in the environment keeps JAX's own CPU lowering.
+:func:`hidden_talents.runtime.setup` runs :func:`unroll` (the launch scripts, the sweep and the
+estimators call it before they compile); it applies to every program compiled after it in the
+process, the caller's own included. It uses JAX internals (tested with the pinned jax 0.10.2);
+where they are missing it leaves JAX as it is. ``HT_THREEFRY=rolled`` in the environment keeps
+JAX's own CPU lowering.
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from hidden_talents import curves, distributed, io, train
+from hidden_talents import curves, distributed, io, runtime, train
 from hidden_talents.data import stream
 from hidden_talents.objectives.unified import LossCoefficients, model_coefficients
 
@@ -169,7 +169,9 @@ def compile_sweep(settings: train.Settings, *, sharded: bool = True) -> Compiled
 
   With ``sharded=False`` the same programs are built unsharded, for the default device alone:
   what one device runs for its share of the cells (the memory model, ``memory.group_bytes``).
+  The process's JAX set-up (``runtime.setup``: the CPU PRNG lowering) is applied first.
   """
+  runtime.setup()
   fns = train.make_train(settings)
   mesh = _mesh() if sharded else None
   sharding = None if mesh is None else NamedSharding(mesh, PartitionSpec("cells"))
