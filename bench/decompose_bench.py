@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import importlib
 import json
 import os
 import sys
@@ -58,9 +57,10 @@ import numpy as np
 import hidden_talents
 from hidden_talents import io, metrics
 from hidden_talents.data import corrupt, lowrank, manifold, mnist
-from hidden_talents.decompose import mask_scores
+from hidden_talents.robust import base, estimators, standardize
+from hidden_talents.robust.diagnostics import mask_scores
+from hidden_talents.robust.settings import DEFAULTS
 
-DM = importlib.import_module("hidden_talents.decompose")  # the module (ht.decompose is a function)
 FAMILIES = ("relu_manifold", "swiss_roll", "torus", "linear", "mnist_uniform",
             "mnist_saltpepper")
 NUS = (0.1, 0.3)
@@ -221,10 +221,10 @@ def evaluate(method: str, X, L, mask, kwargs: dict, held: tuple | None = None) -
 
 def rpca_fingerprint(X: np.ndarray) -> str:
   """What a cached RPCA result depends on: the data and the code that standardises and solves
-  (``decompose.py``, ``rpca.py``). A cache keyed on (n, seed) alone once served RPCA numbers
-  computed by a scratch copy's column scale (the stop-23 table); a changed file now recomputes."""
+  (``robust/standardize.py``, ``robust/base.py``, ``robust/estimators.py``, ``rpca.py``): a
+  changed file recomputes."""
   h = hashlib.sha256(np.ascontiguousarray(X).tobytes())
-  for mod in (DM, hidden_talents.rpca):
+  for mod in (standardize, base, estimators, hidden_talents.rpca):
     with open(mod.__file__, "rb") as fh:
       h.update(fh.read())
   return h.hexdigest()[:16]
@@ -322,13 +322,13 @@ def main() -> None:
   if args.out:
     with open(args.out, "w") as fh:
       json.dump({"vae_kwargs": vae_kwargs, "defaults": {
-                     "steps": DM.DEFAULT_STEPS, "epochs": DM.DEFAULT_EPOCHS,
-                     "max_steps": DM.MAX_DEFAULT_STEPS,
-                     "kl_warmup_fraction": DM.DEFAULT_WARMUP_FRACTION,
-                     "decoder_variance": DM.DEFAULT_DECODER_VARIANCE, "alpha": DM.DEFAULT_ALPHA,
-                     "tied_alpha": DM.TIED_ALPHA, "tie_fraction": DM.TIE_FRACTION,
-                     "encoder_clip": DM.ENCODER_CLIP, "refine_steps": DM.REFINE_STEPS,
-                     "refine_lr": DM.REFINE_LR},
+                     "steps": DEFAULTS.steps, "epochs": DEFAULTS.epochs,
+                     "max_steps": DEFAULTS.max_steps,
+                     "kl_warmup_fraction": DEFAULTS.warmup_fraction,
+                     "decoder_variance": DEFAULTS.decoder_variance, "alpha": DEFAULTS.alpha,
+                     "tied_alpha": DEFAULTS.tied_alpha, "tie_fraction": DEFAULTS.tie_fraction,
+                     "encoder_clip": DEFAULTS.encoder_clip,
+                     "refine_steps": DEFAULTS.refine_steps, "refine_lr": DEFAULTS.refine_lr},
                  "n": args.n, "holdout": args.holdout, "seed": args.seed, "rows": rows,
                  "argv": sys.argv, "load_average": os.getloadavg()}, fh, indent=1)
 

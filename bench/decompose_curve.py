@@ -16,7 +16,6 @@ defaults (``RobustVAE``) unless ``--vae`` overrides them; ``--steps`` defaults t
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import sys
@@ -30,23 +29,24 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import decompose_bench  # noqa: E402  (the bench's data families)
 
 from hidden_talents import metrics, train  # noqa: E402
-
-DM = importlib.import_module("hidden_talents.decompose")  # the module (ht.decompose is a function)
+from hidden_talents.robust import engine, standardize  # noqa: E402
+from hidden_talents.robust.estimators import RobustVAE  # noqa: E402
 
 
 def curve(X: np.ndarray, L: np.ndarray, *, steps: int | None, every: int, holdout: float,
           seed: int, vae: dict) -> list[dict]:
   """Trains ``decompose``'s VAE on the fitted rows of X and returns one record per ``every`` steps
-  (whole chunks of ``DM.CHUNK_STEPS``): step, loss, nmse (fitted rows), and with a held-out split
-  heldout_objective and heldout_nmse."""
+  (whole chunks of ``Defaults.chunk_steps``): step, loss, nmse (fitted rows), and with a held-out
+  split heldout_objective and heldout_nmse."""
   fit, held = decompose_bench.split_rows(X.shape[0], holdout, seed)
-  model = DM.RobustVAE(steps=steps, seed=seed, **vae)
-  Z, center, scale = DM.robust_standardize(X[fit])
-  alpha = DM.resolve_alpha(model.config["alpha"], Z)
-  steps = DM.resolve_steps(model.config["steps"], len(fit), model.config["batch_size"])
-  settings = model._engine_settings(len(fit), X.shape[1], alpha, steps)
-  fns = DM.compiled(settings)
-  cell = DM._cell(seed, DM.resolve_kl_warmup(model.config["kl_warmup"], steps))
+  model = RobustVAE(steps=steps, seed=seed, **vae)
+  config = model._checked_params()
+  Z, center, scale = standardize.robust_standardize(X[fit])
+  alpha = standardize.resolve_alpha(config["alpha"], Z)
+  steps = engine.resolve_steps(config["steps"], len(fit), config["batch_size"])
+  settings = model._engine_settings(len(fit), X.shape[1], alpha, steps, config)
+  fns = engine.compiled(settings)
+  cell = engine.vae_cell(seed, engine.resolve_kl_warmup(config["kl_warmup"], steps))
   state, data = fns.init(cell), jnp.asarray(Z, jnp.float32)
   Zh = jnp.asarray((X[held] - center) / scale, jnp.float32)
   eps = jax.random.normal(jax.random.PRNGKey(seed + 1), (1, len(held), settings.latent_dim))
@@ -59,12 +59,12 @@ def curve(X: np.ndarray, L: np.ndarray, *, steps: int | None, every: int, holdou
     if done % every and done + settings.chunk_steps <= steps:
       continue
     rec = {"step": done, "loss": float(m.loss),
-           "nmse": float(metrics.nmse(L[fit], DM.apply_vae(settings, state.params, Z) * scale
+           "nmse": float(metrics.nmse(L[fit], engine.apply_vae(settings, state.params, Z) * scale
                                       + center))}
     if len(held):
       rec["heldout_objective"] = float(objective(state.params, Zh))
       rec["heldout_nmse"] = float(metrics.nmse(
-          L[held], DM.apply_vae(settings, state.params, np.asarray(Zh, np.float64)) * scale
+          L[held], engine.apply_vae(settings, state.params, np.asarray(Zh, np.float64)) * scale
           + center))
     records.append(rec)
     print(json.dumps(rec), flush=True)

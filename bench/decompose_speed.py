@@ -9,9 +9,9 @@ backward of every layer, no input gradient) as a fraction of the peak, and the b
 floor: the seconds ``decompose_bench.py``'s two ν of that family need at the default steps if
 every step ran at the measured speed (training only: no compile, RPCA or evaluation).
 
-With ``--refine`` it also times the latent refinement of all n rows (``decompose.apply_vae`` at
-the default ``REFINE_STEPS``, chunks of 1000 rows, after one compile of the chunk's shape; the
-parameters are the initial ones, which does not change the work) and prints it beside the
+With ``--refine`` it also times the latent refinement of all n rows (``robust.engine.apply_vae``
+at the default ``Defaults.refine_steps``, chunks of 1000 rows, after one compile of the chunk's
+shape; parameters are the initial ones, which does not change the work) and prints it beside the
 training time at the default steps: how the refinement's share grows with n.
 
   python bench/decompose_speed.py --families=relu_manifold,mnist_uniform --out=runs/speed.json
@@ -34,20 +34,22 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import decompose_bench  # noqa: E402
 import sweep_bench  # noqa: E402
 
-DM = decompose_bench.DM
+from hidden_talents.robust import engine, standardize  # noqa: E402
+from hidden_talents.robust.estimators import RobustVAE  # noqa: E402
+from hidden_talents.robust.settings import DEFAULTS  # noqa: E402
 
 
 def time_refinement(s, params, Z, repeats: int) -> dict:
   """Median seconds of ``apply_vae`` with the default refinement on all rows Z (after a compile
   on one chunk of the same shape), and of the encoder-only reconstruction."""
   bsz = s.eval_batch_size
-  DM.apply_vae(s, params, Z[:bsz], refine_steps=DM.REFINE_STEPS)  # compile
+  engine.apply_vae(s, params, Z[:bsz], refine_steps=DEFAULTS.refine_steps)  # compile
   out = {}
-  for name, steps in (("refine", DM.REFINE_STEPS), ("encoder", 0)):
+  for name, steps in (("refine", DEFAULTS.refine_steps), ("encoder", 0)):
     times = []
     for _ in range(repeats):
       t0 = time.perf_counter()
-      DM.apply_vae(s, params, Z, refine_steps=steps)
+      engine.apply_vae(s, params, Z, refine_steps=steps)
       times.append(time.perf_counter() - t0)
     out[f"{name}_s"] = statistics.median(times)
     out[f"{name}_times_s"] = times
@@ -58,13 +60,14 @@ def time_family(family: str, n: int, repeats: int, refine: bool = False) -> dict
   """Median seconds per Adam step of ``decompose``'s compiled chunk on ``family``'s shape (and,
   with ``refine``, of the refinement of all n rows)."""
   X, _, _ = decompose_bench.case(family, n, 0.3, 0)
-  model = DM.RobustVAE()
-  Z, _, _ = DM.robust_standardize(X)
-  alpha = DM.resolve_alpha(model.config["alpha"], Z)
-  steps = DM.resolve_steps(model.config["steps"], n, model.config["batch_size"])
-  s = model._engine_settings(n, X.shape[1], alpha, steps)  # noqa: SLF001 — decompose's own
-  fns = DM.compiled(s)
-  cell = DM._cell(0, DM.resolve_kl_warmup(model.config["kl_warmup"], steps))  # noqa: SLF001
+  model = RobustVAE()
+  config = model._checked_params()
+  Z, _, _ = standardize.robust_standardize(X)
+  alpha = standardize.resolve_alpha(config["alpha"], Z)
+  steps = engine.resolve_steps(config["steps"], n, config["batch_size"])
+  s = model._engine_settings(n, X.shape[1], alpha, steps, config)  # noqa: SLF001 — the tool's own
+  fns = engine.compiled(s)
+  cell = engine.vae_cell(0, engine.resolve_kl_warmup(config["kl_warmup"], steps))
   state, data = fns.init(cell), jnp.asarray(Z, jnp.float32)
   t0 = time.perf_counter()
   state, _ = jax.block_until_ready(fns.run_chunk(state, cell, data))
@@ -117,8 +120,8 @@ def main() -> None:
           f" of peak {row['peak_flops_per_s'] / 1e9:.0f}; two ν at {row['default_steps']} steps: "
           f"≥ {row['bench_training_floor_s']:.0f} s (load {row['load_average']:.2f})", flush=True)
     if args.refine:
-      print(f"  n={args.n}: refinement ({DM.REFINE_STEPS} steps) {row['refine_s']:.1f} s, encoder "
-            f"only {row['encoder_s']:.2f} s; training at {row['default_steps']} steps "
+      print(f"  n={args.n}: refinement ({DEFAULTS.refine_steps} steps) {row['refine_s']:.1f} s, "
+            f"encoder only {row['encoder_s']:.2f} s; training at {row['default_steps']} steps "
             f"{row['training_at_default_steps_s']:.0f} s; refinement / training = "
             f"{100 * row['refine_over_training']:.0f} %", flush=True)
   total = sum(r["bench_training_floor_s"] for r in rows)

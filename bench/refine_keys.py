@@ -1,9 +1,9 @@
-"""Cost of per-row refinement noise (``decompose.row_keys``) against one key per batch.
+"""Cost of per-row refinement noise (``robust.refine.row_keys``) against one key per batch.
 
 ``decompose``'s latent refinement draws each row's reparameterisation noise from a key of its own
 (so a row's result does not depend on the rows beside it). This times one compiled refinement of
-a batch of rows (``REFINE_STEPS`` Adam steps) with per-row keys against the same call with one
-key for the batch, interleaved in one process; prints medians and their ratio.
+a batch of rows (``Defaults.refine_steps`` Adam steps) with per-row keys against the same call with
+one key for the batch, interleaved in one process; prints medians and their ratio.
 
   python bench/refine_keys.py --d=100 --rows=1000 --repeats=5
 """
@@ -11,7 +11,6 @@ key for the batch, interleaved in one process; prints medians and their ratio.
 from __future__ import annotations
 
 import argparse
-import importlib
 import time
 
 import jax
@@ -19,8 +18,8 @@ import jax.numpy as jnp
 import numpy as np
 
 import hidden_talents as ht
-
-DM = importlib.import_module("hidden_talents.decompose")
+from hidden_talents.robust import engine, refine
+from hidden_talents.robust.settings import DEFAULTS
 
 
 def main() -> None:
@@ -31,13 +30,14 @@ def main() -> None:
   args = p.parse_args()
   X = np.random.default_rng(0).normal(size=(max(args.rows, 2 * args.d), args.d))
   model = ht.RobustVAE(steps=250, seed=0).fit(X)
-  fns = DM.compiled(model.settings)
-  Z = jnp.asarray(((X - model.center) / model.scale)[:args.rows], jnp.float32)
+  fns = engine.compiled(model.engine_settings_)
+  Z = jnp.asarray(((X - model.center_) / model.scale_)[:args.rows], jnp.float32)
   w = jnp.ones_like(Z)
   base = jax.random.PRNGKey(0)
-  keys = DM.row_keys(base, np.asarray(Z))
-  calls = {"one key per batch": lambda: fns.refine(model.params, Z, w, base, steps=DM.REFINE_STEPS),
-           "a key per row": lambda: fns.refine(model.params, Z, w, keys, steps=DM.REFINE_STEPS)}
+  keys = refine.row_keys(base, np.asarray(Z))
+  steps = DEFAULTS.refine_steps
+  calls = {"one key per batch": lambda: fns.refine(model.params_, Z, w, base, steps=steps),
+           "a key per row": lambda: fns.refine(model.params_, Z, w, keys, steps=steps)}
   for f in calls.values():
     jax.block_until_ready(f())  # compile
   times = {k: [] for k in calls}
@@ -49,7 +49,7 @@ def main() -> None:
   med = {k: float(np.median(v)) for k, v in times.items()}
   for k, v in times.items():
     print(f"{k:18s} median {med[k]:.3f} s  (min {min(v):.3f}, max {max(v):.3f}; "
-          f"{args.rows} rows × {DM.REFINE_STEPS} steps, d = {args.d})")
+          f"{args.rows} rows × {steps} steps, d = {args.d})")
   print(f"per-row keys / one key: {med['a key per row'] / med['one key per batch']:.2f}×")
 
 

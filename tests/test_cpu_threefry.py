@@ -10,7 +10,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import hidden_talents  # noqa: F401 — importing the package applies the lowering
 from hidden_talents import cpu_threefry
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

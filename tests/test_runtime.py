@@ -55,6 +55,7 @@ def test_the_launch_scripts_environment(tmp_path):
 def test_enable_compile_cache_sets_jax_and_setup_lowers_the_prng(tmp_path):
   code = ("import jax, sys\n"
           "from hidden_talents import cpu_threefry, runtime\n"
+          "assert not cpu_threefry._done\n"
           "runtime.setup(compile_cache=True)\n"
           "assert cpu_threefry._done\n"
           "print(jax.config.jax_compilation_cache_dir)\n")

@@ -1,11 +1,7 @@
-"""Latent refinement (``decompose.refine_latents``): each row's q(z|x) optimised on that row's own
-VAE cost with the decoder fixed, before L is decoded (issue 16; BENCHMARKS.md, stop 26). Tiny
-networks and few steps, as in ``test_robust_vae.py``."""
+"""``robust.refine``: each row's q(z|x) optimised on that row's own VAE cost with the decoder
+fixed, before L is decoded. Tiny networks and few steps, as in ``test_estimators.py``."""
 
 from __future__ import annotations
-
-import importlib
-import json
 
 import jax
 import jax.numpy as jnp
@@ -20,18 +16,18 @@ from hidden_talents.objectives.unified import (
   reparameterize,
   unified_cost,
 )
+from hidden_talents.robust import engine, refine
+from hidden_talents.robust.settings import DEFAULTS
 from tests.helpers import ROBUST_KW as KW
 from tests.helpers import circle
-
-DM = importlib.import_module("hidden_talents.decompose")  # the module, not the function
 
 
 @pytest.fixture(scope="module")
 def fitted():
   X, L = circle(300, seed=0, nu=0.2)
   model = ht.RobustVAE(**KW).fit(X)
-  Z = jnp.asarray((X - model.center) / model.scale, jnp.float32)
-  return X, L, model, DM.compiled(model.settings).fns, Z
+  Z = jnp.asarray((X - model.center_) / model.scale_, jnp.float32)
+  return X, L, model, engine.compiled(model.engine_settings_).fns, Z
 
 
 def row_costs(fns, params, Z, mu, lv, samples: int = 256) -> np.ndarray:
@@ -50,11 +46,11 @@ def row_costs(fns, params, Z, mu, lv, samples: int = 256) -> np.ndarray:
 
 def test_refinement_lowers_each_rows_cost(fitted):
   _, _, model, fns, Z = fitted
-  _, mu0, lv0 = fns.reconstruct(model.params, Z)
-  mu1, lv1 = DM.refine_latents(fns, model.params, Z, jnp.ones_like(Z), jax.random.PRNGKey(0),
-                               steps=300)
-  before = row_costs(fns, model.params, Z, mu0, lv0)
-  after = row_costs(fns, model.params, Z, mu1, lv1)
+  _, mu0, lv0 = fns.reconstruct(model.params_, Z)
+  mu1, lv1 = refine.refine_latents(fns, model.params_, Z, jnp.ones_like(Z),
+                                   jax.random.PRNGKey(0), steps=300)
+  before = row_costs(fns, model.params_, Z, mu0, lv0)
+  after = row_costs(fns, model.params_, Z, mu1, lv1)
   assert after.sum() < before.sum()
   # Nearly every row improves (a few may stay within the Monte-Carlo noise of 256 draws).
   assert np.mean(after <= before + 0.05) >= 0.95, np.sort(after - before)[-5:]
@@ -66,8 +62,8 @@ def test_rows_are_refined_independently(fitted):
   _, _, model, fns, Z = fitted
   w = jnp.ones_like(Z[:40])
   key = jax.random.PRNGKey(5)
-  a = DM.refined_reconstruction(fns, model.params, Z[:40], w, key, 100)
-  b = DM.refined_reconstruction(fns, model.params, Z[:40].at[30:].add(4.0), w, key, 100)
+  a = refine.refined_reconstruction(fns, model.params_, Z[:40], w, key, 100)
+  b = refine.refined_reconstruction(fns, model.params_, Z[:40].at[30:].add(4.0), w, key, 100)
   np.testing.assert_allclose(np.asarray(a[:30]), np.asarray(b[:30]), atol=1e-5)
   assert not np.allclose(np.asarray(a[30:]), np.asarray(b[30:]), atol=1e-3)
 
@@ -75,7 +71,7 @@ def test_rows_are_refined_independently(fitted):
 def test_a_rows_result_does_not_depend_on_the_rows_beside_it(fitted):
   """Each row's refinement noise comes from its own key (``row_keys``) and small batches are
   padded: a row transformed alone, in another order or in another batch gets the same L, bit for
-  bit (before, the noise was drawn by position in the chunk: rows moved by ~40 % of their error)."""
+  bit (noise drawn by position in the chunk moved rows by ~40 % of their error)."""
   X, _, model, _, _ = fitted
   full = model.transform(X[:120]).L
   perm = np.random.default_rng(0).permutation(120)
@@ -88,22 +84,23 @@ def test_a_rows_result_does_not_depend_on_the_rows_beside_it(fitted):
 def test_row_keys_follow_the_rows_values():
   base = jax.random.PRNGKey(3)
   Z = np.random.default_rng(0).normal(size=(5, 4))
-  k = np.asarray(DM.row_keys(base, Z))
+  k = np.asarray(refine.row_keys(base, Z))
   assert k.shape == (5, 2) and len({tuple(r) for r in k}) == 5
-  np.testing.assert_array_equal(np.asarray(DM.row_keys(base, Z[::-1])), k[::-1])
+  np.testing.assert_array_equal(np.asarray(refine.row_keys(base, Z[::-1])), k[::-1])
   Z2 = Z.copy()
   Z2[2, 3] += 1e-3
-  k2 = np.asarray(DM.row_keys(base, Z2))
+  k2 = np.asarray(refine.row_keys(base, Z2))
   assert (k2[2] != k[2]).any() and (np.delete(k2, 2, 0) == np.delete(k, 2, 0)).all()
 
 
 def test_refine_steps_zero_decodes_the_encoders_mean(fitted):
   X, _, model, fns, Z = fitted
   res = model.transform(X, refine_steps=0)
-  l_hat = np.asarray(fns.reconstruct(model.params, Z)[0], np.float64) * model.scale + model.center
+  l_hat = (np.asarray(fns.reconstruct(model.params_, Z)[0], np.float64) * model.scale_
+           + model.center_)
   np.testing.assert_array_equal(res.L, l_hat)
   assert res.info["settings"]["refine_steps"] == 0
-  assert model.transform(X).info["settings"]["refine_steps"] == DM.REFINE_STEPS
+  assert model.transform(X).info["settings"]["refine_steps"] == DEFAULTS.refine_steps
 
 
 def test_refinement_recovers_new_rows_better(fitted):
@@ -132,43 +129,6 @@ def test_missing_entries_do_not_enter_the_refinement(fitted):
 def test_bad_refine_steps_are_refused(fitted, bad):
   X, _, model, _, _ = fitted
   with pytest.raises(ValueError, match="refine_steps"):
-    ht.RobustVAE(refine_steps=bad)
+    ht.RobustVAE(refine_steps=bad).fit(X)  # checked in fit, before any work
   with pytest.raises(ValueError, match="refine_steps"):
     model.transform(X, refine_steps=bad)
-
-
-def test_refine_steps_are_saved_and_old_files_load_without(fitted, tmp_path):
-  X, _, model, _, _ = fitted
-  other = ht.RobustVAE(**{**KW, "refine_steps": 50})
-  other.params, other.settings = model.params, model.settings  # same network, other setting
-  for name in ("center", "scale", "residual_scale", "constant", "fit_info"):
-    setattr(other, name, getattr(model, name))
-  path = str(tmp_path / "m.npz")
-  other.save(path)
-  loaded = ht.RobustVAE.load(path)
-  assert loaded.config["refine_steps"] == 50
-  np.testing.assert_array_equal(loaded.transform(X).L, model.transform(X, refine_steps=50).L)
-  # A file from before refinement existed decodes the encoder's mean, as it did then.
-  with np.load(path, allow_pickle=False) as z:
-    arrays = {k: z[k] for k in z.files}
-  meta = json.loads(str(arrays["meta"]))
-  del meta["config"]["refine_steps"]
-  arrays["meta"] = np.array(json.dumps(meta))
-  old = str(tmp_path / "old.npz")
-  np.savez(old, **arrays)
-  assert ht.RobustVAE.load(old).config["refine_steps"] == 0
-  np.testing.assert_array_equal(ht.RobustVAE.load(old).transform(X).L,
-                                model.transform(X, refine_steps=0).L)
-
-
-def test_fit_refines_its_rows_once_and_transform_reuses_them_once(fitted):
-  """fit's reconstruction of its rows serves the next transform of the same rows (decompose pays
-  for the refinement once) and is then dropped; recomputing gives the same result bit for bit."""
-  X, _, _, _, _ = fitted
-  model = ht.RobustVAE(**KW).fit(X)
-  assert model._fit_reconstruction is not None
-  reused = model.transform(X)
-  assert model._fit_reconstruction is None  # not kept on the model
-  np.testing.assert_array_equal(model.transform(X).L, reused.L)
-  other = model.fit(X + 0.0).transform(X[::-1].copy())  # other rows: not served from the fit
-  np.testing.assert_array_equal(other.L, model.transform(X[::-1].copy()).L)

@@ -1,7 +1,6 @@
-"""``python -m launch.decompose``: never lose or mix up a result (issue 16, section 3), on the CLI.
-
-RPCA (no training compile) keeps the runs that finish fast; bad inputs exit before any work.
-"""
+"""The decompose command line (``python -m launch.decompose``, ``hidden-talents-decompose``): never
+lose or mix up a result; bad input is one ``error:`` line and exit 2, before any work. RPCA (no
+training compile) keeps the runs that finish fast."""
 
 from __future__ import annotations
 
@@ -14,7 +13,10 @@ import sys
 import numpy as np
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from hidden_talents.robust.outputs import OUTPUT_FILES
+from tests.robust.support import synthetic_manifold
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _cli(*args, timeout=300):
@@ -25,14 +27,14 @@ def _cli(*args, timeout=300):
 
 @pytest.fixture(autouse=True, scope="module")
 def _compilation_cache(tmp_path_factory):
-  """The CLI keeps compiled programs in $HIDDEN_TALENTS_CACHE: one for this file, not ~/.cache."""
-  old = os.environ.get("HIDDEN_TALENTS_CACHE")
-  os.environ["HIDDEN_TALENTS_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+  """The CLI keeps compiled programs in $HT_COMPILE_CACHE: one for this file, not ~/.cache."""
+  old = os.environ.get("HT_COMPILE_CACHE")
+  os.environ["HT_COMPILE_CACHE"] = str(tmp_path_factory.mktemp("cache"))
   yield
   if old is None:
-    del os.environ["HIDDEN_TALENTS_CACHE"]
+    del os.environ["HT_COMPILE_CACHE"]
   else:
-    os.environ["HIDDEN_TALENTS_CACHE"] = old
+    os.environ["HT_COMPILE_CACHE"] = old
 
 
 @pytest.fixture
@@ -268,13 +270,48 @@ def test_save_model_then_apply_it(tmp_path):
     assert "Traceback" not in p.stderr and not (tmp_path / "never").exists()
 
 
-def test_fit_notes():
-  """The notes after a fit: the loss still falls, or every latent coordinate is in use."""
-  from launch.decompose import fit_notes
-  base = {"converged": True, "latent_dim": 4, "latent_dims_sigma_z": 2}
-  assert fit_notes(base) == []
-  assert fit_notes({"method": "rpca"}) == []
-  falling = fit_notes({**base, "converged": False, "loss_drop": 0.5, "loss_drop_noise": 0.01})
-  assert len(falling) == 1 and "still falling" in falling[0] and "0.5" in falling[0]
-  full = fit_notes({**base, "latent_dims_sigma_z": 4})
-  assert len(full) == 1 and "all 4 latent coordinates are in use" in full[0]
+def test_cli_end_to_end_and_bad_inputs(tmp_path):
+  X, L, _ = synthetic_manifold(seed=3, n=300, d=8, kappa=2, nu=0.1, widths=(8, 16))
+  np.savetxt(tmp_path / "x.csv", X, delimiter=",")
+  out = tmp_path / "out"
+  proc = _cli(f"--input={tmp_path / 'x.csv'}", f"--output={out}", "--steps=250", "--quiet",
+              timeout=600)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  names = sorted(os.listdir(out))
+  assert names == sorted(OUTPUT_FILES)
+  Lh, S = np.load(out / "L.npy"), np.load(out / "S.npy")
+  np.testing.assert_allclose(Lh + S, X, atol=1e-9)  # un-standardised: X's units
+  assert np.load(out / "mask.npy").dtype == bool
+  summary = json.loads((out / "summary.json").read_text())
+  assert summary["n"] == 300 and summary["latent_dim"] == 4  # κ = d / 2
+  # Which latent coordinates the fit uses is recorded; the note says when all κ are in use.
+  assert len(summary["sigma_z_mean"]) == 4 and 0 <= summary["latent_dims_sigma_z"] <= 4
+  assert ("latent coordinates are in use" in proc.stderr) == (summary["latent_dims_sigma_z"] == 4)
+  # Bad inputs: one clear line, exit code 2, and the output directory is never created.
+  (tmp_path / "nonnum.csv").write_text("1,2\nx,3\n" * 10)
+  np.save(tmp_path / "vec.npy", np.arange(30.0))
+  cases = [([f"--input={tmp_path / 'nonnum.csv'}"], "non-numeric"),
+           ([f"--input={tmp_path / 'vec.npy'}"], "2-D"),
+           ([f"--input={tmp_path / 'x.csv'}", "--steps=0"], "steps")]
+  for args, match in cases:
+    target = tmp_path / "never"
+    proc = _cli(*args, f"--output={target}", timeout=600)
+    assert proc.returncode == 2, (args, proc.stderr[-2000:])
+    assert match in proc.stderr, (match, proc.stderr[-2000:])
+    assert not target.exists()
+    assert not [n for n in os.listdir(tmp_path) if n.startswith(".")]
+
+
+def test_the_console_script_shows_the_same_help():
+  """``hidden-talents-decompose`` (``hidden_talents.robust.cli:run``) and ``python -m
+  launch.decompose`` are one command line: the same usage text and flags."""
+  entry = subprocess.run([sys.executable, "-c", "import sys; sys.argv[0] = 'hidden-talents-"
+                          "decompose'; from hidden_talents.robust import cli; cli.run()", "--help"],
+                         cwd=REPO, capture_output=True, text=True, timeout=300,
+                         env=dict(os.environ, PYTHONPATH=REPO))
+  module = _cli("--help")
+  assert entry.returncode == module.returncode == 0, entry.stderr[-2000:]
+  strip = lambda text: [s for s in text.splitlines() if not s.endswith(("decompose.py:",
+                                                                         "decompose:"))]
+  assert strip(entry.stdout) == strip(module.stdout)
+  assert "--input" in entry.stdout and "Exit codes" in entry.stdout

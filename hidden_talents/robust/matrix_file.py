@@ -1,7 +1,6 @@
-"""A user's matrix in, a result directory out: reading ``.npy``/delimited text and writing a whole
-result set all-or-nothing.
+"""Reading a user's matrix: ``.npy`` or delimited text.
 
-Reading (:func:`read_matrix`): ``.npy``, or text (``.csv``/``.tsv``/``.txt``) whose delimiter —
+:func:`read_matrix` reads ``.npy``, or text (``.csv``/``.tsv``/``.txt``) whose delimiter —
 comma, semicolon, tab or whitespace (numpy's ``savetxt`` default) — is detected from the lines
 themselves unless given. A UTF-8 byte-order mark and one trailing delimiter per line are stripped.
 The first line is skipped as a header only if none of its cells is a number (``skip_header=None``,
@@ -12,20 +11,12 @@ the file's own (1-based). With ``missing_values=True`` an empty cell and the usu
 tokens (``NA``, ``N/A``, ``NaN``, ``null``, ``None``; any case) read as NaN — what pandas'
 ``to_csv`` writes for a missing value — and a trailing delimiter is then stripped only when every
 data line ends with one (otherwise it closes an empty last cell).
-
-Writing (:class:`StagedOutput`): the target directory is checked (not a file, empty unless
-``overwrite``, its parent writable) *before* any work by creating a staging directory beside it;
-all files go into the staging directory, which is renamed into place at the end. A failure at any
-point leaves the target as it was: a result set is all or nothing, and never mixed with an older
-one. Files are created with the user's umask (0644 by default), not mkstemp's 0600.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import shutil
-import tempfile
 import warnings
 from typing import Any
 
@@ -228,101 +219,3 @@ def load_matrix(path: str, *, skip_header: bool | None = None,
                 delimiter: str | None = None) -> np.ndarray:
   """:func:`read_matrix` without the reading info."""
   return read_matrix(path, skip_header=skip_header, delimiter=delimiter)[0]
-
-
-def _umask() -> int:
-  mask = os.umask(0)
-  os.umask(mask)
-  return mask
-
-
-class StagedOutput:
-  """A result directory written all-or-nothing (module docstring).
-
-  ``StagedOutput(target)`` checks the target and creates the staging directory at once (so an
-  unwritable target fails before any work); write files under :attr:`path`, then :meth:`commit`.
-  As a context manager it commits on success and discards the staging directory on error.
-
-  Raises:
-    ValueError: the target is a file, is a non-empty directory and ``overwrite`` is False, or its
-      parent cannot be written.
-  """
-
-  def __init__(self, target: str, *, overwrite: bool = False):
-    self.target = os.path.abspath(os.fspath(target))
-    self.overwrite = overwrite
-    self._check_target()
-    parent = os.path.dirname(self.target)
-    try:
-      os.makedirs(parent, exist_ok=True)
-      self.path = tempfile.mkdtemp(dir=parent, prefix=f".tmp-{os.path.basename(self.target)}-")
-      probe = os.path.join(self.path, ".probe")
-      with open(probe, "wb") as f:
-        f.write(b"x")
-      os.remove(probe)
-    except OSError as e:
-      raise ValueError(f"cannot write the output directory {target!r}: {e.strerror or e}") from e
-    os.chmod(self.path, 0o777 & ~_umask())
-    self.done = False
-
-  def _check_target(self) -> None:
-    t = self.target
-    if os.path.exists(t) and not os.path.isdir(t):
-      raise ValueError(f"--output {t!r} exists and is not a directory")
-    if os.path.isdir(t) and os.listdir(t) and not self.overwrite:
-      names = sorted(os.listdir(t))
-      shown = ", ".join(names[:5]) + (", …" if len(names) > 5 else "")
-      raise ValueError(f"--output {t!r} is not empty ({shown}); pass --overwrite (in Python: "
-                       "overwrite=True) to replace it, or choose another directory")
-
-  def file(self, name: str) -> str:
-    return os.path.join(self.path, name)
-
-  def write_bytes(self, name: str, data: bytes) -> str:
-    path = self.file(name)
-    with open(path, "wb") as f:
-      f.write(data)
-      f.flush()
-      os.fsync(f.fileno())
-    return path
-
-  def commit(self) -> str:
-    """Renames the staging directory into place (replacing the target's old contents if
-    ``overwrite``); returns the target path."""
-    self._check_target()
-    t, old = self.target, None
-    if os.path.isdir(t) and os.listdir(t):
-      old = tempfile.mkdtemp(dir=os.path.dirname(t), prefix=f".old-{os.path.basename(t)}-")
-      os.replace(t, os.path.join(old, "d"))
-    try:
-      os.replace(self.path, t)  # onto a missing or an empty directory: atomic on POSIX
-    except BaseException:
-      if old is not None:
-        os.replace(os.path.join(old, "d"), t)
-        os.rmdir(old)
-      raise
-    self.done = True
-    if old is not None:
-      shutil.rmtree(old, ignore_errors=True)
-    try:
-      fd = os.open(os.path.dirname(t), os.O_RDONLY)
-      try:
-        os.fsync(fd)
-      finally:
-        os.close(fd)
-    except OSError:
-      pass
-    return t
-
-  def discard(self) -> None:
-    if not self.done:
-      shutil.rmtree(self.path, ignore_errors=True)
-
-  def __enter__(self) -> StagedOutput:
-    return self
-
-  def __exit__(self, exc_type, exc, tb) -> None:
-    if exc_type is None:
-      self.commit()
-    else:
-      self.discard()
