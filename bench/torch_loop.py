@@ -61,6 +61,7 @@ import time
 
 import torch
 from torch import nn
+from whole_process_bench import seconds_since_process_start
 
 # flax's truncated normal: N(0, 1) truncated to [−2, 2], rescaled by this to unit variance.
 TRUNC_STD = 0.87962566103423978
@@ -135,18 +136,6 @@ def cores() -> int:
     return len(os.sched_getaffinity(0))
   except AttributeError:  # not on Linux
     return os.cpu_count() or 1
-
-
-def seconds_since_process_start() -> float:
-  """Wall seconds since this process started (Linux ``/proc``; 0.0 elsewhere)."""
-  try:
-    with open("/proc/self/stat") as f:
-      start_ticks = int(f.read().rsplit(")", 1)[1].split()[19])
-    with open("/proc/uptime") as f:
-      uptime = float(f.read().split()[0])
-  except OSError:
-    return 0.0
-  return max(uptime - start_ticks / os.sysconf("SC_CLK_TCK"), 0.0)
 
 
 def ground_truth(p: Problem, kappa: int, nu: float,

@@ -63,6 +63,18 @@ MODES = ("jax", "base", "torch_loop", "torch_ens", "torch_ens_compile")
 TORCH_MODES = ("torch_loop", "torch_ens", "torch_ens_compile")
 
 
+def seconds_since_process_start() -> float:
+  """Wall seconds since this process started (Linux ``/proc``; 0.0 elsewhere)."""
+  try:
+    with open("/proc/self/stat") as f:
+      start_ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+    with open("/proc/uptime") as f:
+      uptime = float(f.read().split()[0])
+  except OSError:
+    return 0.0
+  return max(uptime - start_ticks / os.sysconf("SC_CLK_TCK"), 0.0)
+
+
 def timed(cmd: list[str], env: dict) -> tuple[float, str]:
   """(wall seconds, standard output) of one run; a failing run stops the bench."""
   t0 = time.time()
