@@ -1,9 +1,13 @@
-"""Whole-process time of a grid: `python -m launch.phase_transition` (cold and warm compilation
-cache) against the PyTorch peers of ``bench/torch_loop.py`` and ``bench/torch_ensemble.py``.
+"""Whole-process time of a grid: the launch script against the PyTorch peers, medians.
 
   python bench/whole_process_bench.py --repeats=5 --torch_python=/path/to/python-with-torch
   python bench/whole_process_bench.py --grid=quick --modes=jax,torch_ens,torch_ens_compile \\
       --repeats=5 --torch_python=/path/to/python-with-torch
+  python bench/whole_process_bench.py --once=jax_cold       # one run, for an outside timer
+  python bench/whole_process_bench.py --once=jax_warm --cache_dir=/tmp/warm_cache
+
+`python -m launch.phase_transition` with a cold and a warm compilation cache, against
+``bench/torch_loop.py`` and ``bench/torch_ensemble.py`` (eager and under torch.compile).
 
 Grids (``--grid``):
   grid12 — VAE, AE-ℓ2, AE-ℓ1 (C2 = 0.1) × κ {4, 12} × ν {0.1, 0.3}: encoder 200/100, decoder
@@ -28,6 +32,10 @@ Modes (``--modes``, comma-separated; each repeat runs every one):
 The torch modes need ``--torch_python``. The order of the modes is reversed on odd repeats (a
 cold run always precedes its warm run), so drifts of the machine's speed hit all alike. Every run
 gets a fresh work directory, so nothing but compiled programs is reused.
+
+``--once=RUN`` runs one of those runs alone (fresh work directory; a cold run a fresh cache, a
+warm run ``--cache_dir``, which the first of several such runs fills) and prints its row: a
+whole command for an outside timer that alternates commands itself.
 
 Prints a JSON row per run (seconds, 1-minute load average; for the launch runs the sweep's own
 train_seconds from results.npz, for the torch runs their printed train_seconds and
@@ -104,6 +112,9 @@ def runs_of(mode: str) -> list[str]:
   return [mode]
 
 
+RUNS = tuple(r for m in MODES for r in runs_of(m))
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
   p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   p.add_argument("--repeats", type=int, default=5)
@@ -114,7 +125,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
   p.add_argument("--extra", default="", help="extra launch flags, space-separated")
   p.add_argument("--baseline_env", action="append", default=[],
                  help="NAME=VALUE for base_cold/base_warm runs (an A/B); repeatable")
+  p.add_argument("--once", default="", choices=["", *RUNS],
+                 help="run this one run alone and exit (for an outside timer)")
+  p.add_argument("--cache_dir", default="", help="with --once=*_warm: the cache kept across runs")
   args = p.parse_args(argv)
+  if args.once.endswith("_warm") and not args.cache_dir:
+    p.error(f"--once={args.once} needs --cache_dir (a directory kept between the runs)")
+  if args.once and args.once.startswith("torch") and not args.torch_python:
+    p.error("the torch runs need --torch_python")
+  if args.once.startswith("base") and not args.baseline_env:
+    p.error("the base runs need --baseline_env")
   if args.repeats < 1:
     p.error("--repeats must be ≥ 1")
   if any("=" not in kv for kv in args.baseline_env):
@@ -133,45 +153,67 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
   return args
 
 
-def command(run: str, args, root: str, r: int) -> tuple[list[str], dict, str]:
-  """(argv, environment, work directory) of one run of repeat ``r``."""
-  workdir = os.path.join(root, f"{run}{r}")
+def command(run: str, args, workdir: str, cache: str) -> tuple[list[str], dict]:
+  """(argv, environment) of one run: ``cache`` is the launch's compilation cache (jax, base) or
+  the Inductor cache (torch_ens_compile)."""
   mode = run.rsplit("_", 1)[0] if run.endswith(("_cold", "_warm")) else run
   if mode in ("jax", "base"):
-    env = dict(os.environ, HT_COMPILE_CACHE=os.path.join(root, f"cache_{mode}{r}"),
+    env = dict(os.environ, HT_COMPILE_CACHE=cache,
                **(dict(kv.split("=", 1) for kv in args.baseline_env) if mode == "base" else {}))
+    env.pop("JAX_COMPILATION_CACHE_DIR", None)
     return ([sys.executable, "-m", "launch.phase_transition", *GRIDS[args.grid],
-             f"--workdir={workdir}", *args.extra.split()], env, workdir)
+             f"--workdir={workdir}", *args.extra.split()], env)
   script = "bench/torch_loop.py" if mode == "torch_loop" else "bench/torch_ensemble.py"
   cmd = [args.torch_python, script, f"--preset={args.grid}"]
   env = dict(os.environ)
   if mode == "torch_ens_compile":
     cmd.append("--compile")
-    env["TORCHINDUCTOR_CACHE_DIR"] = os.path.join(root, f"inductor{r}")
-  return cmd, env, workdir
+    env["TORCHINDUCTOR_CACHE_DIR"] = cache
+  return cmd, env
+
+
+def measure(run: str, args, workdir: str, cache: str) -> dict:
+  """One timed run: seconds, load average, and its training seconds (and the torch scripts'
+  throughput); the work directory is removed afterwards."""
+  cmd, env = command(run, args, workdir, cache)
+  seconds, out = timed(cmd, env)
+  row = {"mode": run, "seconds": round(seconds, 2), "loadavg": round(os.getloadavg()[0], 2)}
+  if run.startswith(("jax", "base")):
+    row["train_seconds"] = launch_train_seconds(workdir)
+  else:
+    got = last_json(out)
+    row.update({k: got[k] for k in ("train_seconds", "sample_steps_per_s",
+                                    "steady_sample_steps_per_s") if k in got})
+  shutil.rmtree(workdir, ignore_errors=True)
+  return row
+
+
+def once(args) -> None:
+  """``--once=RUN``: exactly one run in a fresh work directory (for an outside timer); a cold run
+  gets a fresh cache, a warm one ``--cache_dir`` (filled by an earlier run of the same command)."""
+  root = tempfile.mkdtemp(prefix="whole_process-")
+  try:
+    cache = args.cache_dir if args.once.endswith("_warm") else os.path.join(root, "cache")
+    print(json.dumps(measure(args.once, args, os.path.join(root, "run"), cache)), flush=True)
+  finally:
+    shutil.rmtree(root, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> None:
   args = parse_args(argv)
+  if args.once:
+    once(args)
+    return
   root = tempfile.mkdtemp(prefix="whole_process-")
   times: dict[str, list[float]] = {}
   try:
     for r in range(args.repeats):
       for mode in args.modes if r % 2 == 0 else args.modes[::-1]:
         for run in runs_of(mode):
-          cmd, env, workdir = command(run, args, root, r)
-          seconds, out = timed(cmd, env)
-          times.setdefault(run, []).append(seconds)
-          row = {"repeat": r, "mode": run, "seconds": round(seconds, 2),
-                 "loadavg": round(os.getloadavg()[0], 2)}
-          if mode in ("jax", "base"):
-            row["train_seconds"] = launch_train_seconds(workdir)
-          else:
-            got = last_json(out)
-            row.update({k: got.get(k) for k in ("train_seconds", "sample_steps_per_s",
-                                                "steady_sample_steps_per_s") if k in got})
-          print(json.dumps(row), flush=True)
-          shutil.rmtree(workdir, ignore_errors=True)
+          row = measure(run, args, os.path.join(root, f"{run}{r}"),
+                        os.path.join(root, f"cache_{mode}{r}"))
+          times.setdefault(run, []).append(row["seconds"])
+          print(json.dumps({"repeat": r, **row}), flush=True)
   finally:
     shutil.rmtree(root, ignore_errors=True)
   med = {m: float(np.median(v)) for m, v in times.items()}
