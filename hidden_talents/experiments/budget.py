@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from hidden_talents.experiments import claim
 from hidden_talents.experiments.phase_transition import AES, NET_MODELS, VAES
 
 
@@ -114,4 +115,7 @@ def report(results: dict, summary: dict) -> str:
     if t:
       lines += ["", f"Lower VAE objective ⇔ lower NMSE (VAE vs each AE at its best C2): "
                 f"{t['lower_objective_has_lower_nmse']} of {t['pairs']} pairs."]
+  if summary.get("claim_rule"):
+    lines += ["", "## Figure 1's claim per cell (the pre-registered rule)", "",
+              f"Rule: {summary['claim_rule']}.", "", claim.verdict_table(summary["cells"]).rstrip()]
   return "\n".join(lines) + "\n"

@@ -66,3 +66,42 @@ def rule_text() -> str:
           f"{REPRODUCED_RATIO:g} × NMSE(best AE over AE-ℓ2/AE-ℓ1 and their C2) and active "
           f"latent dimensions (mean σz² < 0.1) within κ ± {DIMS_TOLERANCE}; REFUTED if NMSE(best "
           f"AE) ≤ 1.2 × NMSE(VAE); VAE AHEAD otherwise; UNDECIDED if a curve has not converged")
+
+
+def _fmt(v, spec: str) -> str:
+  return "—" if v is None or (isinstance(v, float) and not math.isfinite(v)) else format(v, spec)
+
+
+def verdict_table(rows: list[dict]) -> str:
+  """Markdown: every (κ, ν) row of a phase-transition summary (``summary["cells"]``) judged by
+  the rule, with the numbers it reads (NMSE, active latent dimensions, the fraction of inlier
+  entries fit within √α) and RPCA beside them; * marks a learning curve that had not converged."""
+  vaes = [v for v in ("vae", "vae_warmup") if any(v in r for r in rows)]
+  head = ["κ", "ν", "input"]
+  for v in vaes:
+    head += [f"{v}: NMSE (dims, inliers < √α)", f"{v} verdict (ratio)"]
+  head += ["best AE: NMSE (model, C2, inliers < √α)", "RPCA"]
+  lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+  for r in rows:
+    aes = [(m, r[m]) for m in ("ae_l2", "ae_l1") if m in r and math.isfinite(r[m]["nmse"])]
+    cells = [str(r["kappa"]), f"{r['nu']:g}", _fmt(r.get("input_nmse"), ".3f")]
+    for v in vaes:
+      e = r.get(v)
+      if e is None:
+        cells += ["", ""]
+        continue
+      star = "" if e["converged"] else "*"
+      cells.append(f"{_fmt(e['nmse'], '.4f')}{star} ({e.get('active_dims', '—')}, "
+                   f"{_fmt(e.get('inlier_exact_fraction'), '.2f')})")
+      ratio = r.get("ratio_to_best_ae", {}).get(v)
+      cells.append(f"{r.get('verdict', {}).get(v, '—')} ({_fmt(ratio, '.2f')})")
+    if aes:
+      m, e = min(aes, key=lambda me: me[1]["nmse"])
+      star = "" if e["converged"] else "*"
+      cells.append(f"{_fmt(e['nmse'], '.4f')}{star} ({m}, {e['c2']:g}, "
+                   f"{_fmt(e.get('inlier_exact_fraction'), '.2f')})")
+    else:
+      cells.append("")
+    cells.append(_fmt(r["rpca"]["nmse"], ".4f") if "rpca" in r else "")
+    lines.append("| " + " | ".join(cells) + " |")
+  return "\n".join(lines) + "\n"
