@@ -26,7 +26,7 @@ For each case: NMSE (eq. 20) of L̂ against the clean L, mask precision / recall
 true corruption mask (RPCA's mask is the same robust residual test on its L̂), and wall time.
 ``--vae`` passes keyword arguments to ``decompose`` as JSON (a variant to compare against the
 defaults); the RPCA numbers do not depend on it and are cached in ``--out``'s directory (recomputed
-when the data or ``decompose.py`` / ``rpca.py`` change).
+when the data or the code that standardises and solves change: :func:`rpca_fingerprint`).
 Each VAE row also records ``nmse_encoder``: L̂ decoded from the encoder's μz without the latent
 refinement (``refine_steps=0``), from the same fit, and how many latent coordinates the VAE uses
 (``latent_dims_used``: Sec. 5.2's W₁ rule; ``latent_dims_sigma_z``: mean σz² < 0.1, Figure 4),

@@ -70,6 +70,11 @@ class RobustEstimator:
     return [p.name for p in inspect.signature(cls.__init__).parameters.values()
             if p.kind == p.KEYWORD_ONLY]
 
+  def _store(self, arguments: dict[str, Any]) -> None:
+    """``__init__``'s one job: keep each argument (``locals()``) as it was given, unchecked."""
+    for name in self._param_names():
+      setattr(self, name, arguments[name])
+
   def get_params(self, deep: bool = True) -> dict[str, Any]:
     """The constructor's arguments as stored (``deep`` is accepted for scikit-learn)."""
     del deep  # no parameter is itself an estimator
@@ -101,6 +106,14 @@ class RobustEstimator:
 
   def __sklearn_is_fitted__(self) -> bool:
     return self.fitted
+
+  def __sklearn_tags__(self) -> Any:
+    """scikit-learn's tags of an unsupervised estimator (imported from scikit-learn when one of its
+    tools asks; nothing here needs it)."""
+    from sklearn.utils import InputTags, Tags, TargetTags
+
+    return Tags(estimator_type=None, target_tags=TargetTags(required=False),
+                input_tags=InputTags(allow_nan=self.supports_missing))
 
   # --- the method-specific part ---------------------------------------------------------------
 

@@ -88,26 +88,12 @@ class RobustVAE(RobustEstimator):
 
   def __init__(self, *, latent_dim: int | None = None, steps: int | None = None, seed: int = 0,
                alpha: float | None = None, threshold: float = DEFAULTS.threshold,
-               hidden_widths: tuple[int, ...] | None = None,
-               batch_size: int = DEFAULTS.batch_size,
+               hidden_widths: tuple[int, ...] | None = None, batch_size: int = DEFAULTS.batch_size,
                learning_rate: float = DEFAULTS.learning_rate,
-               num_latent_samples: int = DEFAULTS.num_latent_samples,
-               kl_warmup: int | None = None,
-               decoder_variance: str = DEFAULTS.decoder_variance,
-               encoder_clip: float | None = None, refine_steps: int | None = None):
-    self.latent_dim = latent_dim
-    self.steps = steps
-    self.seed = seed
-    self.alpha = alpha
-    self.threshold = threshold
-    self.hidden_widths = hidden_widths
-    self.batch_size = batch_size
-    self.learning_rate = learning_rate
-    self.num_latent_samples = num_latent_samples
-    self.kl_warmup = kl_warmup
-    self.decoder_variance = decoder_variance
-    self.encoder_clip = encoder_clip
-    self.refine_steps = refine_steps
+               num_latent_samples: int = DEFAULTS.num_latent_samples, kl_warmup: int | None = None,
+               decoder_variance: str = DEFAULTS.decoder_variance, encoder_clip: float | None = None,
+               refine_steps: int | None = None):
+    self._store(locals())
 
   def _checked_params(self) -> dict[str, Any]:
     widths = None
@@ -251,10 +237,7 @@ class RobustRPCA(RobustEstimator):
 
   def __init__(self, *, lam: float | None = None, alpha: float | None = None,
                threshold: float = DEFAULTS.threshold, seed: int = 0):
-    self.lam = lam
-    self.alpha = alpha
-    self.threshold = threshold
-    self.seed = seed
+    self._store(locals())
 
   def _checked_params(self) -> dict[str, Any]:
     return {**common_params(seed=self.seed, alpha=self.alpha, threshold=self.threshold),

@@ -48,7 +48,7 @@ class ColumnMedian(RobustEstimator):
   method = "median"
 
   def __init__(self, *, alpha=None, threshold=3.0, seed=0):
-    self.alpha, self.threshold, self.seed = alpha, threshold, seed
+    self._store(locals())
 
   def _checked_params(self):
     return common_params(seed=self.seed, alpha=self.alpha, threshold=self.threshold)

@@ -253,12 +253,37 @@ def test_robust_rpca_is_decompose_with_method_rpca():
     ht.RobustRPCA().transform(X)
 
 
-def test_sklearn_estimator_checks_that_apply():
-  """The parts of scikit-learn's estimator checks that do not need transform to return an array
-  (it returns a Decomposition) or a fit on tiny random data (the VAE needs 10+ rows, trains)."""
+# The checks of scikit-learn's estimator suite that apply to an unsupervised estimator whose
+# transform returns a Decomposition (not an array): the others call predict, pass sample weights,
+# compare transform's output as an array, or pin scikit-learn's own error wording.
+SKLEARN_CHECKS = ("check_estimator_cloneable", "check_estimator_repr",
+                  "check_estimator_tags_renamed", "check_valid_tag_types",
+                  "check_no_attributes_set_in_init", "check_parameters_default_constructible",
+                  "check_get_params_invariance", "check_set_params", "check_mixin_order",
+                  "check_estimators_overwrite_params", "check_estimators_unfitted",
+                  "check_n_features_in", "check_requires_y_none", "check_fit1d",
+                  "check_f_contiguous_array_estimator", "check_readonly_memmap_input")
+# ... and those that fit (each shape compiles the VAE anew: slow for it).
+SKLEARN_FIT_CHECKS = ("check_estimators_fit_returns_self", "check_dont_overwrite_parameters",
+                      "check_fit_check_is_fitted", "check_fit_score_takes_y",
+                      "check_estimators_dtypes", "check_estimators_nan_inf",
+                      "check_fit2d_1feature", "check_inplace_ensure_writeable")
+
+
+def _run_checks(estimator, names):
   estimator_checks = pytest.importorskip("sklearn.utils.estimator_checks")
-  for name in ("check_no_attributes_set_in_init", "check_parameters_default_constructible",
-               "check_get_params_invariance", "check_set_params"):
-    check = getattr(estimator_checks, name)
-    for est in (ht.RobustVAE(**KW), ht.RobustRPCA()):
-      check(type(est).__name__, est)
+  for name in names:
+    getattr(estimator_checks, name)(type(estimator).__name__, estimator)
+
+
+def test_sklearn_estimator_checks_that_apply():
+  for est in (ht.RobustVAE(**KW), ht.RobustRPCA()):
+    _run_checks(est, SKLEARN_CHECKS)
+  # RPCA solves the rows it is given: a subset's L is not the full matrix's (no such check).
+  _run_checks(ht.RobustRPCA(), SKLEARN_FIT_CHECKS)
+
+
+@pytest.mark.slow  # ~2 min on 2 cores: every data shape of the checks compiles the VAE
+def test_sklearn_estimator_checks_that_fit_the_vae():
+  _run_checks(ht.RobustVAE(steps=5, hidden_widths=(4, 4), refine_steps=2),
+              (*SKLEARN_FIT_CHECKS, "check_methods_subset_invariance"))
