@@ -7,11 +7,12 @@ explicit JAX set-up (PRNG lowering, compilation cache) that launch scripts, the 
 estimators call before they compile. ``hidden_talents.robust`` is the user tool: the robust
 decomposition of a user's own matrix (the VAE as a nonlinear robust PCA).
 
-``hidden_talents.decompose(X)``, ``hidden_talents.RobustVAE``, ``hidden_talents.RobustRPCA`` and
-``hidden_talents.Decomposition`` are that tool's names at the top level.
+``hidden_talents.decompose(X)``, ``hidden_talents.RobustVAE``, ``hidden_talents.RobustRPCA``,
+``hidden_talents.RobustRDA`` and ``hidden_talents.Decomposition`` are that tool's names at the top
+level.
 
 Nothing is imported eagerly: ``import hidden_talents`` imports neither JAX nor any submodule, and
-changes nothing in the process; the four names above load :mod:`hidden_talents.robust` on first
+changes nothing in the process; the names above load :mod:`hidden_talents.robust` on first
 access.
 """
 
@@ -21,7 +22,7 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["Decomposition", "RobustRPCA", "RobustVAE", "decompose"]
+__all__ = ["Decomposition", "RobustRDA", "RobustRPCA", "RobustVAE", "decompose"]
 
 
 def __getattr__(name: str) -> Any:

@@ -1,8 +1,9 @@
 """Robust decomposition X = L + S of a user's own matrix: the VAE as a nonlinear robust PCA (Secs.
-3 and 6), with convex RPCA (eq. 14) as the linear baseline.
+3 and 6), with convex RPCA (eq. 14) as the linear baseline and the robust deep autoencoder (Zhou &
+Paffenroth 2017) as the nonlinear one.
 
-``decompose(X)`` is the one-call shortcut; ``RobustVAE`` / ``RobustRPCA`` fit once and apply to
-new rows (scikit-learn's estimator conventions). One concern per module:
+``decompose(X)`` is the one-call shortcut; ``RobustVAE`` / ``RobustRPCA`` / ``RobustRDA`` fit once
+and apply to new rows (scikit-learn's estimator conventions). One concern per module:
 
 * ``settings``      the defaults, each with its reason
 * ``inputs``        checks of the matrix, its missing entries and magnitudes
@@ -12,6 +13,7 @@ new rows (scikit-learn's estimator conventions). One concern per module:
 * ``diagnostics``   loss trend, latent usage, notes after a fit, mask scores
 * ``base``          what every method shares (standardise → reconstruct → mask → result)
 * ``estimators``    ``RobustVAE``, ``RobustRPCA``
+* ``autoencoder``   ``RobustRDA``, the robust deep autoencoder (the nonlinear peer)
 * ``shortcut``      ``decompose``
 * ``model_file``    saving and loading a fitted VAE
 * ``matrix_file``   reading ``.npy`` / text matrices
@@ -28,6 +30,7 @@ from typing import Any
 
 _EXPORTS = {
     "Decomposition": "base", "RobustEstimator": "base", "RobustRPCA": "estimators",
+    "RobustRDA": "autoencoder",
     "RobustVAE": "estimators", "decompose": "shortcut", "mask_scores": "diagnostics",
     "StagedOutput": "outputs", "save_outputs": "outputs", "load_matrix": "matrix_file",
     "read_matrix": "matrix_file", "file_fingerprint": "matrix_file",

@@ -154,6 +154,12 @@ class RobustEstimator:
     """Every setting as the fit used it: summary.json's "settings"."""
     raise NotImplementedError
 
+  def _loaded_state(self, fit_info: dict[str, Any]) -> dict[str, Any]:
+    """Fitted attributes of the method beyond the shared ones, from a saved model's fit info
+    (:mod:`~hidden_talents.robust.model_file`)."""
+    del fit_info
+    return {}
+
   # --- the shared pipeline ----------------------------------------------------------------------
 
   def fit(self, X: Any, y: Any = None, *, missing: Any = None,

@@ -150,6 +150,26 @@ def mean_sigma_z(settings: train.Settings, params: Any, Z: np.ndarray) -> np.nda
   return total / Z.shape[0]
 
 
+def run_steps(settings: train.Settings, state: train.TrainState, cell: train.Cell,
+              Z: np.ndarray, steps: int, bar: sweep.Progress | None = None
+              ) -> tuple[train.TrainState, list[float]]:
+  """``steps`` more Adam steps of one cell on the rows of Z (NaN = missing with
+  ``settings.missing_data``), in compiled chunks (a remainder chunk compiled separately); returns
+  (the state, the mean loss of each chunk). Batches are keyed by the state's global step, so
+  training continued over several calls is the same as one call. ``bar`` shows the progress."""
+  fns = compiled(settings)
+  data = jnp.asarray(Z, jnp.float32)
+  losses = []
+  for k in chunk_plan(steps, settings.chunk_steps):
+    run = fns.run_chunk if k == settings.chunk_steps else compiled(
+        dataclasses.replace(settings, chunk_steps=k)).run_chunk
+    state, m = run(state, cell, data)
+    losses.append(float(m.loss))
+    if bar is not None:
+      bar.update(int(state.step), int(state.failed), losses[-1])
+  return state, losses
+
+
 def train_vae(Z: np.ndarray, settings: train.Settings, *, steps: int, seed: int,
               kl_warmup: int = 0, progress: bool = True) -> tuple[Any, dict[str, Any]]:
   """Trains one VAE on the rows of Z (NaN = missing with ``settings.missing_data``) for exactly
@@ -161,20 +181,11 @@ def train_vae(Z: np.ndarray, settings: train.Settings, *, steps: int, seed: int,
   Raises:
     RuntimeError: the loss turned non-finite (the engine froze the cell).
   """
-  fns = compiled(settings)
   cell = vae_cell(seed, kl_warmup)
-  data = jnp.asarray(Z, jnp.float32)
-  state = fns.init(cell)
+  state = compiled(settings).init(cell)
   bar = sweep.Progress(steps, 1, settings.batch_size, "[decompose]", progress)
   bar.update(0, 0, float("nan"))
-  losses, done = [], 0
-  for k in chunk_plan(steps, settings.chunk_steps):
-    run = fns.run_chunk if k == settings.chunk_steps else compiled(
-        dataclasses.replace(settings, chunk_steps=k)).run_chunk
-    state, m = run(state, cell, data)
-    done += k
-    losses.append(float(m.loss))
-    bar.update(done, int(state.failed), losses[-1])
+  state, losses = run_steps(settings, state, cell, Z, steps, bar)
   if bool(state.failed):
     raise RuntimeError("VAE training became non-finite; try a smaller learning rate or fewer "
                        "latent dimensions")

@@ -1,4 +1,5 @@
-"""A fitted :class:`~hidden_talents.robust.estimators.RobustVAE` in one ``.npz`` file.
+"""A fitted network model (:class:`~hidden_talents.robust.estimators.RobustVAE`,
+:class:`~hidden_talents.robust.autoencoder.RobustRDA`) in one ``.npz`` file.
 
 The file holds plain arrays and JSON strings only (read without pickle): ``format`` and
 ``format_version``, ``meta`` (the arguments as checked, rows and columns fitted, α used),
@@ -24,13 +25,19 @@ import numpy as np
 from hidden_talents import io, train
 from hidden_talents.robust import engine
 
-FORMAT = "hidden_talents.RobustVAE"
+FORMAT = "hidden_talents.RobustVAE"  # the VAE's; another model class writes its own name
 FORMAT_VERSION = 1
 PARAM_PREFIX = "param/"
-# Arguments a file of an earlier version lacks, as those versions trained without them.
+# Arguments a VAE file of an earlier version lacks, as those versions trained without them (a
+# class may name its own as ``legacy_arguments``).
 LEGACY_ARGUMENTS = {"kl_warmup": 0, "decoder_variance": "optimal", "encoder_clip": 0.0,
                     "refine_steps": 0}
 _ARRAYS = ("center", "scale", "residual_scale", "constant")
+
+
+def format_name(cls: type) -> str:
+  """The ``format`` entry of a model file of class ``cls``."""
+  return f"hidden_talents.{cls.__name__}"
 
 
 def flat_params(params: Any) -> dict[str, np.ndarray]:
@@ -97,7 +104,8 @@ def save(model: Any, path: str) -> str:
                      else list(config["hidden_widths"])},
           "num_fitted": model.n_samples_fit_, "d": model.n_features_in_,
           "alpha_used": model.engine_settings_.alpha}
-  arrays = {"format": np.array(FORMAT), "format_version": np.array(FORMAT_VERSION),
+  arrays = {"format": np.array(format_name(type(model))),
+            "format_version": np.array(FORMAT_VERSION),
             "meta": np.array(json.dumps(meta, sort_keys=True)),
             "fit_info": np.array(json.dumps(io.to_jsonable(model.fit_info_), sort_keys=True)),
             "engine_settings": np.array(json.dumps(
@@ -118,7 +126,7 @@ def _string(z: Any, key: str) -> str:
   return str(a[()])
 
 
-def _read(path: str) -> tuple[dict, dict, dict[str, np.ndarray], dict[str, np.ndarray]]:
+def _read(path: str, fmt: str) -> tuple[dict, dict, dict[str, np.ndarray], dict[str, np.ndarray]]:
   """(meta, fit_info, arrays, flat parameters) of a model file, every zip member CRC-checked."""
   with open(path, "rb") as f:
     if f.read(4) != b"PK\x03\x04":  # np.load would take other bytes for a pickle or .npy
@@ -129,8 +137,10 @@ def _read(path: str) -> tuple[dict, dict, dict[str, np.ndarray], dict[str, np.nd
       raise zipfile.BadZipFile(f"member {bad} fails its CRC check")
   with np.load(path, allow_pickle=False) as z:
     keys = set(z.files)
-    if "format" not in keys or _string(z, "format") != FORMAT:
-      raise ValueError(f"not a {FORMAT} model file")
+    if "format" not in keys or _string(z, "format") != fmt:
+      found = _string(z, "format") if "format" in keys else None
+      raise ValueError(f"not a {fmt} model file" + (
+          f" (it holds a {found} model: load it with that class)" if found else ""))
     version = int(z["format_version"])
     if version != FORMAT_VERSION:
       raise ValueError(f"format version {version}; this hidden_talents reads version "
@@ -154,14 +164,14 @@ def load(cls: type, path: str) -> Any:
     raise ValueError(f"model file {path!r} does not exist" if not os.path.exists(path) else
                      f"model file {path!r} is not a file")
   try:
-    meta, fit_info, arrays, flat = _read(path)
+    meta, fit_info, arrays, flat = _read(path, format_name(cls))
   except ValueError as e:
     raise ValueError(f"cannot load the model {path!r}: {e}") from e
   except (OSError, EOFError, KeyError, TypeError, zipfile.BadZipFile, json.JSONDecodeError) as e:
     raise ValueError(f"cannot load the model {path!r}: corrupt or not a model file "
                      f"({type(e).__name__}: {e})") from e
   try:
-    args = {**LEGACY_ARGUMENTS, **meta["config"]}
+    args = {**getattr(cls, "legacy_arguments", LEGACY_ARGUMENTS), **meta["config"]}
     if isinstance(args.get("hidden_widths"), list):  # a tuple, as given to the model saved
       args["hidden_widths"] = tuple(args["hidden_widths"])
     model = cls(**args)
@@ -177,7 +187,8 @@ def load(cls: type, path: str) -> Any:
   state = {"config_": config, "alpha_": settings.alpha, "n_features_in_": d, "n_samples_fit_": n,
            "engine_settings_": settings, "params_": nest_params(flat), "fit_info_": fit_info,
            "center_": arrays["center"], "scale_": arrays["scale"],
-           "constant_": arrays["constant"], "residual_scale_": arrays["residual_scale"]}
+           "constant_": arrays["constant"], "residual_scale_": arrays["residual_scale"],
+           **model._loaded_state(fit_info)}
   for name, value in state.items():
     setattr(model, name, value)
   return model

@@ -78,6 +78,17 @@ class Defaults:
   # large batch (bench/refine_keys.py; tests/robust/test_refine.py).
   refine_min_rows: int = 64
 
+  # --- the robust deep autoencoder (RDA) --------------------------------------------------------
+  # λ in robust column SDs: the proximal threshold of S; set once on the synthetic bench families
+  # (bench/rda_lambda.py), never per data set.
+  rda_lam: float = 1.0
+  # Outer iterations (autoencoder training + proximal step): the paper's public code's 20.
+  rda_outer: int = 20
+  # Stop when ‖X − L_D − S‖_F / ‖X‖_F changes by less than this relative amount.
+  rda_tol: float = 1e-4
+  # Proximal iterations with the trained autoencoder fixed, for new rows.
+  rda_transform_iterations: int = 10
+
 
 DEFAULTS = Defaults()
 

@@ -1,0 +1,118 @@
+"""``robust.autoencoder``: the robust deep autoencoder (RDA) as an estimator on the VAE's engine —
+its outer loop really feeds S back, missing entries stay out of the loss and the threshold, one
+compile serves a second fit, save/load and pickle round trips, bad arguments refused. Tiny
+networks and few steps (the proximal steps and the loop against independent references:
+tests/test_rda.py)."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+
+import hidden_talents as ht
+from hidden_talents import metrics
+from hidden_talents.robust import engine
+from hidden_talents.robust.autoencoder import RobustRDA
+from tests.helpers import circle
+from tests.robust.support import same_result
+
+KW = dict(steps=1000, outer_iterations=4, hidden_widths=(16, 16), batch_size=32, latent_dim=2,
+          seed=1)
+
+
+@pytest.fixture(scope="module")
+def fitted():
+  X, L = circle(200, seed=0, nu=0.1)
+  return X, L, RobustRDA(**KW).fit(X)
+
+
+def test_fit_runs_the_outer_loop_and_transform_repeats_it(fitted):
+  X, _, model = fitted
+  info = model.fit_info_
+  assert info["steps_per_outer"] == 250 and 2 <= info["outer_iterations"] <= 4
+  assert info["steps_run"] == 250 * info["outer_iterations"] == len(info["loss_history"]) * 250
+  assert len(info["criterion_history"]) == info["outer_iterations"]
+  same_result(model.transform(X), RobustRDA(**KW).fit_transform(X))  # = fit, then transform
+  res = model.transform(X)
+  assert res.info["method"] == "rda" and res.info["settings"]["lam"] == model.lam_
+  np.testing.assert_allclose(res.L + res.S, X, atol=1e-12)
+
+
+def test_transform_iterations(fitted):
+  """One iteration decodes X itself (the plain reconstruction); more iterations change L by
+  feeding the thresholded residual back."""
+  X, _, model = fitted
+  Z = (X - model.center_) / model.scale_
+  plain = engine.apply_vae(model.engine_settings_, model.params_, Z) * model.scale_ + model.center_
+  one = model.transform(X, iterations=1)
+  np.testing.assert_allclose(one.L, plain, rtol=1e-12, atol=1e-12)
+  assert one.info["settings"]["transform_iterations"] == 1
+  assert not np.allclose(model.transform(X).L, plain)  # the default 10 feed S back
+  with pytest.raises(ValueError, match="iterations"):
+    model.transform(X, iterations=0)
+
+
+def test_outer_iterations_feed_s_back():
+  """With 1 outer iteration the autoencoder trains on X itself (the plain MSE autoencoder): the
+  same first 250 steps as RDA, then RDA trains on X − S and ends elsewhere."""
+  X, _ = circle(200, seed=0, nu=0.1)
+  plain = RobustRDA(**{**KW, "outer_iterations": 1, "steps": 250}).fit(X)
+  rda = RobustRDA(**KW).fit(X)
+  assert plain.fit_info_["loss_history"] == rda.fit_info_["loss_history"][:1]
+  assert rda.fit_info_["loss_history"][1:] != []
+
+
+def test_missing_entries_are_left_out_of_the_loss_and_the_threshold():
+  X, _ = circle(200, seed=3, nu=0.1)
+  missing = np.zeros(X.shape, bool)
+  missing[::7, 1] = True
+  a, b = X.copy(), X.copy()
+  a[missing], b[missing] = 0.0, 1e6  # the values under the missing entries never matter
+  ra = RobustRDA(**KW).fit_transform(a, missing=missing)
+  rb = RobustRDA(**KW).fit_transform(b, missing=missing)
+  np.testing.assert_array_equal(ra.L, rb.L)
+  assert not ra.mask[missing].any() and np.all(ra.S[missing] == 0)
+  assert np.all(np.isfinite(ra.L[missing]))  # filled in
+  assert ra.info["missing_entries"] == int(missing.sum())
+
+
+def test_a_second_fit_of_the_same_shape_does_not_retrace(fitted):
+  X, _, _ = fitted
+  before = dict(engine.TRACES)
+  RobustRDA(**KW).fit(X)
+  assert dict(engine.TRACES) == before
+
+
+def test_save_load_and_pickle_round_trips(fitted, tmp_path):
+  X, _, model = fitted
+  X_new, _ = circle(50, seed=9, nu=0.2)
+  want = model.transform(X_new)
+  path = model.save(str(tmp_path / "rda.npz"))
+  same_result(RobustRDA.load(path).transform(X_new), want)
+  same_result(pickle.loads(pickle.dumps(model)).transform(X_new), want)
+  with pytest.raises(ValueError, match="RobustRDA model"):
+    ht.RobustVAE.load(path)  # the file says which class it holds
+
+
+@pytest.mark.parametrize("kw,match", [({"lam": 0.0}, "lam"), ({"lam": -1.0}, "lam"),
+                                      ({"lam": float("nan")}, "lam"),
+                                      ({"penalty": "l2"}, "penalty"),
+                                      ({"outer_iterations": 0}, "outer_iterations"),
+                                      ({"tol": 0.0}, "tol")])
+def test_bad_arguments_are_refused_before_training(kw, match):
+  X, _ = circle(50, seed=0, nu=0.1)
+  with pytest.raises(ValueError, match=match):
+    RobustRDA(**{**KW, **kw}).fit(X)
+
+
+def test_row_penalty_and_the_shortcut():
+  X, L = circle(200, seed=4, nu=0.0)
+  X[::10] += 4.0  # every 10th row is an outlying row
+  res = ht.decompose(X, method="rda", penalty="l21", **{k: v for k, v in KW.items()
+                                                          if k != "outer_iterations"})
+  assert res.info["method"] == "rda" and res.info["settings"]["penalty"] == "l21"
+  assert np.isfinite(float(metrics.nmse(L, res.L)))
+  params = RobustRDA(**KW).get_params()
+  assert params["penalty"] == "l1" and RobustRDA(**params).get_params() == params
