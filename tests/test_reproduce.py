@@ -91,12 +91,14 @@ def test_reproduce_rejects_bad_arguments(tmp_path):
 
 
 def test_every_registered_experiment_has_a_config_with_all_presets():
-  assert len(reproduce.EXPERIMENTS) == 8
+  assert len(reproduce.EXPERIMENTS) == 9
   for e in reproduce.EXPERIMENTS:
     cfg = importlib.import_module(e.config_module)  # every one ships: an ImportError fails here
     importlib.import_module(e.module)
     for preset in ("quick", "paper", "tiny"):
       assert cfg.get_config(preset).preset == preset
+    if e.study_preset is not None:  # a long study: its own preset of the same config
+      assert cfg.get_config(e.study_preset).preset == e.study_preset
 
 
 def test_phase_transition_verdicts_follow_the_numbers():
@@ -202,7 +204,8 @@ def _tracking_dict(misses: list):
 
 
 # Verdicts per experiment on the tiny presets (a verdict whose key was renamed would be dropped).
-_NUM_VERDICTS = {"affine_theory": 4, "rpca_phase_transition": 1, "phase_transition": 5,
+# phase_transition: 5 of its own + one per VAE variant under the pre-registered per-cell rule.
+_NUM_VERDICTS = {"affine_theory": 4, "rpca_phase_transition": 1, "phase_transition": 7,
                  "latent_pruning": 3, "mnist_pruning": 3, "mnist_denoising": 5, "degeneracy": 2,
                  "linear_phase_transition": 3}
 # Keys a verdict may look up and not find: the older names _linear falls back to (success_cells
@@ -216,8 +219,13 @@ def _check_verdicts_of_real_summaries(wd: str, s: dict) -> None:
   there and returns well-formed verdicts, the ones reproduce reported."""
   assert "vae_shared" not in importlib.import_module(
       "launch.configs.mnist_pruning").get_config("tiny").models
-  assert set(s["experiments"]) == {e.name for e in reproduce.EXPERIMENTS} == set(_NUM_VERDICTS)
+  studies = {e.name for e in reproduce.EXPERIMENTS if e.study_preset is not None}
+  assert studies == {"phase_transition_matched"}
+  assert set(s["experiments"]) - studies == set(_NUM_VERDICTS)
   for exp in reproduce.EXPERIMENTS:
+    if exp.name in studies:  # a long study is never run by reproduce
+      assert s["experiments"][exp.name]["status"] == "not run"
+      continue
     misses = []
     with open(os.path.join(wd, exp.name, "summary.json")) as f:
       summary = json.load(f, object_hook=_tracking_dict(misses))
@@ -234,9 +242,11 @@ def _check_verdicts_of_real_summaries(wd: str, s: dict) -> None:
       if v.converged is not None:  # gated on the fractions of models the summary has curves for
         assert v.converged and all(isinstance(f, (int, float)) for f in v.converged.values()), (
             exp.name, v.claim, v.converged)
-      if v.ok is None and v.undecided is None:  # "cannot tell": only from a value that is null
-        assert exp.name == "phase_transition" and "Figure 4" in v.claim, (exp.name, v)
-        assert summary["fig4_first_nu_with_variance_above_0.5"] is None
+      if v.ok is None and v.undecided is None:  # "cannot tell": only from a value that is null,
+        # or from the per-cell rule when no verdict has a majority
+        assert exp.name == "phase_transition", (exp.name, v)
+        assert ("cell by cell" in v.claim or "Figure 4" in v.claim
+                and summary["fig4_first_nu_with_variance_above_0.5"] is None), v
     # What reproduce reported is what was checked here.
     assert [dataclasses.asdict(v) for v in verdicts] == s["experiments"][exp.name]["verdicts"]
 
@@ -246,5 +256,40 @@ def test_every_verdict_reads_the_summary_of_a_real_tiny_run(tmp_path):
   wd = str(tmp_path / "wd")
   s = reproduce.run("tiny", wd, log=lambda m: None)
   for name, rec in s["experiments"].items():
-    assert rec["status"] == "ran", (name, rec["error"])
+    assert rec["status"] == ("not run" if name == "phase_transition_matched" else "ran"), (
+        name, rec["error"])
   _check_verdicts_of_real_summaries(wd, s)
+
+
+def test_claim_verdicts_count_the_cells_of_the_pre_registered_rule():
+  s = {"claim_verdicts": {
+      "vae": {"REPRODUCED": 0, "VAE AHEAD": 1, "REFUTED": 5, "UNDECIDED": 3},
+      "vae_warmup": {"REPRODUCED": 4, "VAE AHEAD": 1, "REFUTED": 2, "UNDECIDED": 2}}}
+  v = reproduce._claim(s)
+  assert [x.ok for x in v] == [False, True]
+  assert "of 9 cells: REPRODUCED 0, VAE AHEAD 1, REFUTED 5, UNDECIDED 3" in v[0].measured
+  mixed = {"claim_verdicts": {"vae": {"REPRODUCED": 2, "VAE AHEAD": 2, "REFUTED": 2}}}
+  assert reproduce._claim(mixed)[0].ok is None  # no majority: cannot tell
+  undecided = {"claim_verdicts": {"vae": {"UNDECIDED": 4}}}
+  assert reproduce._claim(undecided)[0].ok is None
+  assert reproduce._claim({}) == []
+  assert any("cell by cell" in x.claim for x in reproduce._phase_transition(s))
+
+
+def test_a_long_study_is_read_when_it_exists_and_never_run(tmp_path):
+  study = next(e for e in reproduce.EXPERIMENTS if e.name == "phase_transition_matched")
+  assert study.study_preset == "matched" and "launch.phase_transition" in study.command
+  wd = str(tmp_path / "wd")
+  s = reproduce.run("quick", wd, only=["phase_transition_matched"], log=lambda m: None)
+  rec = s["experiments"]["phase_transition_matched"]
+  assert rec["status"] == "not run" and "matched" in rec["error"]
+  out = os.path.join(wd, "phase_transition_matched")
+  os.makedirs(out)
+  with open(os.path.join(out, "config.json"), "w") as f:
+    json.dump({"preset": "matched"}, f)
+  with open(os.path.join(out, "summary.json"), "w") as f:
+    json.dump({"claim_verdicts": {"vae_warmup": {"REFUTED": 3, "UNDECIDED": 1}}}, f)
+  s = reproduce.run("quick", wd, only=["phase_transition_matched"], log=lambda m: None)
+  rec = s["experiments"]["phase_transition_matched"]
+  assert rec["status"] == "done (reused)"
+  assert [v["ok"] for v in rec["verdicts"]] == [False]

@@ -32,8 +32,11 @@ Presets (``--config=launch/configs/phase_transition.py:<preset>``):
   the background with its log in the workdir:
       nohup python -m launch.phase_transition --config=launch/configs/phase_transition.py:matched \
           --workdir=runs/matched > runs/matched.log 2>&1 &
-  Stage 2 is the same preset at the wider matched widths 250/500 on the cells Stage 1 shows the
-  VAE ahead or tied: ``--config.hidden_widths='(250,500)'`` with ``kappas`` / ``nus`` narrowed.
+  Stage 2 is the same preset at the wider matched widths 250/500 (generator = networks again),
+  ``--config.hidden_widths='(250,500)'`` with ``kappas`` / ``nus`` narrowed, on the cells chosen
+  by this rule (written before Stage 1 ended): the (κ, ν) cells where Stage 1's better VAE
+  variant is ahead of or tied with the best AE (NMSE(VAE) ≤ 1.2 NMSE(best AE)); of those, the
+  four hardest (largest κ, then largest ν).
 
   The decision rule, written down before Stage 2 ran (``hidden_talents/experiments/claim.py``,
   summary.json's ``claim_verdicts``): per (κ, ν) cell and VAE variant, once the VAE's learning
