@@ -16,6 +16,17 @@ published defaults:
              Y ← Y + μ (X − L − S);   μ ← min(ρ μ, μ̄)
     until    ‖X − L − S‖_F / ‖X‖_F < tol.
 
+Missing entries (``observed=``, True = observed, as tensorly's ``robust_pca`` ``mask``): PCP with
+an observed set Ω [Candès et al. 2011, Sec. 1.6 and Theorem 1.2],
+
+    min_{L, S}  ‖L‖_* + λ ‖P_Ω(S)‖₁   s.t.  P_Ω(X) = P_Ω(L + S),
+
+solved by the same iteration with S free (not thresholded) off Ω: there S takes X − L + Y/μ
+whole, so the constraint holds off Ω at every step and Y stays 0 there; X off Ω is never read
+(set to 0), and the stopping residual is ‖P_Ω(X − L − S)‖_F / ‖P_Ω(X)‖_F. λ defaults to
+1/√(ρ·max(m, n)) with ρ the observed fraction (Theorem 1.2's 1/√(0.1 n) at ρ = 0.1), which is
+1/√max(m, n) when every entry is observed. L fills the missing entries in.
+
 The whole solve is one ``lax.while_loop``; it is jit-compiled and works under ``jax.vmap`` over a
 batch of same-shape matrices. Under vmap the loop runs until every matrix has converged; matrices
 that have finished keep their state (JAX's batched ``while_loop`` selects the old carry for them),
@@ -99,6 +110,13 @@ def default_lam(shape: tuple[int, ...]) -> float:
   """λ = 1/√max(m, n) (Candès et al. 2011) for an m × n matrix (trailing two axes of ``shape``)."""
   m, n = shape[-2:]
   return 1.0 / math.sqrt(max(m, n))
+
+
+def default_lam_observed(shape: tuple[int, ...], observed_fraction: float) -> float:
+  """λ = 1/√(ρ·max(m, n)) for an m × n matrix of which a fraction ρ is observed (Candès et al.
+  2011, Theorem 1.2: 1/√(0.1 n) at ρ = 0.1)."""
+  m, n = shape[-2:]
+  return 1.0 / math.sqrt(observed_fraction * max(m, n))
 
 
 def _is_concrete(x) -> bool:
@@ -201,11 +219,15 @@ def _resolve(dtype, tol: float | None, svt_method: str) -> tuple[float, bool]:
 
 
 def _solve(X: jax.Array, lam: jax.Array, *, tol: float, max_iter: int, rho: float,
-           gram: bool = False) -> RPCAResult:
-  """Inexact ALM for one matrix; pure and traceable (no checks). See the module docstring."""
+           gram: bool = False, observed: jax.Array | None = None) -> RPCAResult:
+  """Inexact ALM for one matrix; pure and traceable (no checks). See the module docstring.
+  ``observed`` (None: every entry) is the 0/1 mask Ω of the missing-entry variant."""
   dtype = X.dtype
   lam = jnp.asarray(lam, dtype)
   threshold = _svt_gram if gram else svt
+  if observed is not None:
+    W = jnp.asarray(observed, dtype)
+    X = jnp.where(W > 0, X, 0)  # never read off Ω (NaN there is fine)
   norm_fro = jnp.linalg.norm(X)
   norm_two = spectral_norm(X)
   norm_inf = jnp.max(jnp.abs(X))
@@ -223,8 +245,13 @@ def _solve(X: jax.Array, lam: jax.Array, *, tol: float, max_iter: int, rho: floa
   def body(st: _State) -> _State:
     inv_mu = 1.0 / st.mu
     L = threshold(X - st.S + inv_mu * st.Y, inv_mu)
-    S = soft_threshold(X - L + inv_mu * st.Y, lam * inv_mu)
-    Z = X - L - S
+    T = X - L + inv_mu * st.Y
+    S = soft_threshold(T, lam * inv_mu)
+    if observed is None:
+      Z = X - L - S
+    else:  # S free off Ω: the constraint holds there, and Y stays 0
+      S = jnp.where(W > 0, S, T)
+      Z = W * (X - L - S)
     Y = st.Y + st.mu * Z
     mu = jnp.minimum(rho * st.mu, mu_bar)
     return _State(L, S, Y, mu, st.k + 1, jnp.linalg.norm(Z) / safe_fro)
@@ -246,6 +273,7 @@ def robust_pca(
     max_iter: int = 1000,
     rho: float = 1.5,
     svt: str = "auto",
+    observed: ArrayLike | None = None,
 ) -> RPCAResult:
   """Principal component pursuit (eq. 14) by inexact ALM (Lin, Chen & Ma 2010, Algorithm 5).
 
@@ -262,25 +290,58 @@ def robust_pca(
     max_iter: iteration cap, ≥ 1.
     rho: growth factor of the penalty μ, > 1 (μ is capped at μ̄ = 10⁷ μ₀).
     svt: ``"auto"`` (SVD in float32, Gram eigh in float64), ``"svd"`` or ``"gram"``.
+    observed: optional boolean mask shaped like X, True = observed (tensorly's ``mask``): PCP
+      with missing entries (module docstring); X is read only where observed (NaN is fine
+      elsewhere), L fills the rest in, and λ defaults to 1/√(ρ·max(m, n)), ρ the observed
+      fraction. None (the default) is the plain solve, unchanged.
 
   Returns:
-    :class:`RPCAResult` with ``L``, ``S``, ``iterations``, ``converged``, ``residual``, ``lam``.
+    :class:`RPCAResult` with ``L``, ``S``, ``iterations``, ``converged``, ``residual``, ``lam``
+    (with ``observed``: S = X − L on the observed entries, and whatever makes L + S = 0 off them).
 
   Raises:
-    ValueError: (concrete inputs only) X not 2-D, empty, non-finite; λ ≤ 0; tol/max_iter/rho
-      out of range.
+    ValueError: (concrete inputs only) X not 2-D, empty, non-finite where observed; λ ≤ 0;
+      tol/max_iter/rho out of range; a mask that is not boolean, of another shape, or observes
+      nothing.
   """
   _check_hyper(tol, max_iter, rho, svt)
+  if observed is not None:
+    observed = _check_observed(observed, np.shape(X))
+    if _is_concrete(X) and _is_concrete(observed):
+      X = jnp.where(jnp.asarray(observed), jnp.asarray(X), 0)
   _check_matrix(X, 2, "robust_pca")
   _check_lam(lam, "robust_pca")
   X = jnp.asarray(X)
   X = X.astype(_float_dtype(X))
-  if lam is None:
+  if lam is None and observed is None:
     lam = default_lam(X.shape)
+  elif lam is None and _is_concrete(observed):
+    lam = default_lam_observed(X.shape, float(np.mean(np.asarray(observed))))
+  elif lam is None:  # traced (vmap): the same rule in jnp
+    lam = 1.0 / jnp.sqrt(jnp.mean(jnp.asarray(observed, X.dtype)) * max(X.shape))
   if jnp.ndim(lam) != 0:
     raise ValueError(f"robust_pca: lam must be a scalar, got shape {jnp.shape(lam)}")
   tol, gram = _resolve(X.dtype, tol, svt)
-  return _solve_jit(X, lam, tol=tol, max_iter=int(max_iter), rho=float(rho), gram=gram)
+  if observed is None:
+    return _solve_jit(X, lam, tol=tol, max_iter=int(max_iter), rho=float(rho), gram=gram)
+  return _solve_jit(X, lam, tol=tol, max_iter=int(max_iter), rho=float(rho), gram=gram,
+                    observed=jnp.asarray(observed))
+
+
+def _check_observed(observed: ArrayLike, shape: tuple[int, ...]) -> ArrayLike:
+  """The observed-entry mask, checked where it is concrete (boolean, X's shape, one entry at
+  least)."""
+  if np.shape(observed) != tuple(shape):
+    raise ValueError(f"robust_pca: observed has shape {np.shape(observed)}, but X has shape "
+                     f"{tuple(shape)}")
+  if _is_concrete(observed):
+    a = np.asarray(observed)
+    if a.dtype != np.bool_:
+      raise ValueError(f"robust_pca: observed must be a boolean mask (True = observed), got "
+                       f"dtype {a.dtype}")
+    if not a.any():
+      raise ValueError("robust_pca: observed has no True entry: nothing to solve")
+  return observed
 
 
 def _solve_chunks(Xs: jax.Array, lams: jax.Array, *, chunk_size: int, tol: float,
