@@ -37,7 +37,7 @@ from hidden_talents import checks, rda, sweep, train
 from hidden_talents.objectives.unified import LossCoefficients
 from hidden_talents.robust import engine, model_file
 from hidden_talents.robust.base import Decomposition, Reconstruction, RobustEstimator
-from hidden_talents.robust.estimators import common_params
+from hidden_talents.robust.estimators import check_widths, common_params
 from hidden_talents.robust.settings import DEFAULTS, defaults
 
 __all__ = ["Decomposition", "RobustRDA"]
@@ -90,10 +90,7 @@ class RobustRDA(RobustEstimator):
     self._store(locals())
 
   def _checked_params(self) -> dict[str, Any]:
-    widths = None
-    if self.hidden_widths is not None:
-      widths = checks.nonempty("hidden_widths", self.hidden_widths)
-      widths = tuple(checks.positive_int("every hidden width", w) for w in widths)
+    widths = check_widths(self.hidden_widths)
     return {
         **common_params(seed=self.seed, alpha=self.alpha, threshold=self.threshold),
         "lam": _optional(checks.positive_number, "lam (robust SDs)", self.lam),
@@ -214,9 +211,10 @@ class RobustRDA(RobustEstimator):
   def _loaded_state(self, fit_info: dict[str, Any]) -> dict[str, Any]:
     return {"lam_": float(fit_info["lam"])}
 
-  def save(self, path: str) -> str:
-    """Writes the fitted model to ``path`` (:func:`model_file.save`); returns the path."""
-    return model_file.save(self, path)
+  def save(self, path: str, *, overwrite: bool = False) -> str:
+    """Writes the fitted model to ``path`` (:func:`model_file.save`: missing parent directories
+    are created, an existing file is replaced only with ``overwrite``); returns the path."""
+    return model_file.save(self, path, overwrite=overwrite)
 
   @classmethod
   def load(cls, path: str) -> RobustRDA:

@@ -61,12 +61,21 @@ def latent_usage(w1_column_norms: np.ndarray, sigma_z_mean: np.ndarray) -> dict[
 
 def fit_notes(info: dict) -> list[str]:
   """What a user should know about a VAE fit (``Decomposition.info``): its loss still fell at the
-  end, or every latent coordinate is in use (mean σz² < 0.1), so κ capped the count."""
+  end, or the fit was too short to tell (:func:`loss_trend`'s ``converged`` is None), or every
+  latent coordinate is in use (mean σz² < 0.1), so κ capped the count. Other methods: none."""
+  if info.get("method", "vae") != "vae":
+    return []
   notes = []
   if info.get("converged") is False:
     notes.append(f"the training loss was still falling at the end (by {info['loss_drop']:.3g} "
                  f"over the last tenth of the chunks, noise {info['loss_drop_noise']:.3g}); more "
                  "--steps may give a cleaner L (summary.json: converged = false)")
+  elif "converged" in info and info["converged"] is None:
+    steps = info.get("steps", "?")
+    notes.append(f"the fit was too short to tell whether the training loss had flattened ({steps} "
+                 f"step{'' if steps == 1 else 's'}; it takes at least 4 chunks of training after "
+                 "the KL warm-up); more --steps may give a cleaner L (summary.json: converged = "
+                 "null)")
   used, kappa = info.get("latent_dims_sigma_z"), info.get("latent_dim")
   if used is not None and used == kappa:
     notes.append(f"all {kappa} latent coordinates are in use (mean σz² < 0.1: "

@@ -11,10 +11,10 @@ exceeds the inlier noise level gets a large variance: the shared mask of
   on the standardised rows (:mod:`~hidden_talents.robust.engine`), refines each row's latent
   code on its own cost (:mod:`~hidden_talents.robust.refine`) and decodes it. It applies to new
   rows and is saved to one ``.npz`` file (:mod:`~hidden_talents.robust.model_file`).
-* :class:`RobustRPCA` solves convex RPCA (PCP, eq. 14) on the standardised matrix: the linear
-  baseline, better on data close to low rank (bench/decompose_bench.py, BENCHMARKS.md). It has
-  no model of new rows: ``transform`` solves PCP on the rows it is given, with the fitted
-  standardisation and residual scales.
+* :class:`RobustRPCA` solves convex RPCA (PCP, eq. 14; with missing entries, PCP on the observed
+  set) on the standardised matrix: the linear baseline, better on data close to low rank
+  (bench/decompose_bench.py, BENCHMARKS.md). It has no model of new rows: ``transform`` solves
+  PCP on the rows it is given, with the fitted standardisation and residual scales.
 """
 
 from __future__ import annotations
@@ -37,6 +37,17 @@ __all__ = ["Decomposition", "RobustRPCA", "RobustVAE"]
 
 def _optional(check, name: str, value: Any) -> Any:
   return None if value is None else check(name, value)
+
+
+def check_widths(hidden_widths: Any) -> tuple[int, ...] | None:
+  """``hidden_widths`` as a tuple of positive ints, or None (ValueError otherwise)."""
+  if hidden_widths is None:
+    return None
+  if isinstance(hidden_widths, (str, bytes)) or np.ndim(hidden_widths) != 1:
+    raise ValueError("hidden_widths must be a sequence of positive integers, one per hidden "
+                     f"layer (e.g. (64, 128)), got {hidden_widths!r}")
+  widths = checks.nonempty("hidden_widths", hidden_widths)
+  return tuple(checks.positive_int("every hidden width", w) for w in widths)
 
 
 def common_params(*, seed: Any, alpha: Any, threshold: Any) -> dict[str, Any]:
@@ -96,10 +107,7 @@ class RobustVAE(RobustEstimator):
     self._store(locals())
 
   def _checked_params(self) -> dict[str, Any]:
-    widths = None
-    if self.hidden_widths is not None:
-      widths = checks.nonempty("hidden_widths", self.hidden_widths)
-      widths = tuple(checks.positive_int("every hidden width", w) for w in widths)
+    widths = check_widths(self.hidden_widths)
     common = common_params(seed=self.seed, alpha=self.alpha, threshold=self.threshold)
     return {
         "latent_dim": _optional(checks.positive_int, "latent_dim", self.latent_dim),
@@ -119,6 +127,8 @@ class RobustVAE(RobustEstimator):
 
   def _check_shape(self, n: int, d: int, config: dict[str, Any]) -> None:
     engine.resolve_dims(d, config["latent_dim"], config["hidden_widths"])
+    check_warmup(config["kl_warmup"], engine.resolve_steps(config["steps"], n,
+                                                           config["batch_size"]))
 
   def _engine_settings(self, n: int, d: int, alpha: float, steps: int,
                        config: dict[str, Any]) -> train.Settings:
@@ -199,14 +209,29 @@ class RobustVAE(RobustEstimator):
             "decoder_variance": c["decoder_variance"], "encoder_clip": s.encoder_clip,
             "refine_steps": engine.resolve_refine_steps(c["refine_steps"])}
 
-  def save(self, path: str) -> str:
-    """Writes the fitted model to ``path`` (:func:`model_file.save`); returns the path."""
-    return model_file.save(self, path)
+  def save(self, path: str, *, overwrite: bool = False) -> str:
+    """Writes the fitted model to ``path`` (:func:`model_file.save`: missing parent directories
+    are created, an existing file is replaced only with ``overwrite``); returns the path."""
+    return model_file.save(self, path, overwrite=overwrite)
 
   @classmethod
   def load(cls, path: str) -> RobustVAE:
     """Reads a model written by :meth:`save` (:func:`model_file.load`)."""
     return model_file.load(cls, path)
+
+
+def check_warmup(kl_warmup: int | None, steps: int) -> None:
+  """Refuses a KL warm-up longer than the training: β = min(1, step / kl_warmup) would end below
+  1 (e.g. 0.06 after 300 of 5000 steps), an autoencoder rather than the VAE asked for.
+
+  Raises:
+    ValueError: ``kl_warmup`` > ``steps``.
+  """
+  if kl_warmup is not None and kl_warmup > steps:
+    beta = (steps - 1) / kl_warmup
+    raise ValueError(f"kl_warmup ({kl_warmup} steps) is longer than the training ({steps} "
+                     f"steps): the KL weight would end at {beta:.2g}, not 1 (an autoencoder, not "
+                     f"the VAE); pass kl_warmup <= {steps}, or more steps")
 
 
 def check_refine_steps(refine_steps: Any) -> int | None:
@@ -225,15 +250,16 @@ class RobustRPCA(RobustEstimator):
     threshold: k of the mask test |r| > max(√α, k σⱼ).
     seed: recorded with the settings (PCP itself is deterministic).
 
+  Missing entries (``missing=``): PCP with an observed set (:func:`hidden_talents.rpca.robust_pca`
+  with ``observed``): S is free there, L fills them in, and λ defaults to 1/√(ρ·max(n, d)) with ρ
+  the observed fraction.
+
   Fitted attributes: as :class:`RobustVAE`'s shared ones, plus ``lam_``, ``n_iter_`` and
-  ``converged_`` of the fit's solve. Missing entries are not supported.
+  ``converged_`` of the fit's solve.
   """
 
   method = "rpca"
-  supports_missing = False
   needs_tall = False
-  missing_message = ("missing= needs method='vae': convex RPCA here has no missing-entry "
-                     "model")
 
   def __init__(self, *, lam: float | None = None, alpha: float | None = None,
                threshold: float = DEFAULTS.threshold, seed: int = 0):
@@ -243,8 +269,10 @@ class RobustRPCA(RobustEstimator):
     return {**common_params(seed=self.seed, alpha=self.alpha, threshold=self.threshold),
             "lam": _optional(checks.positive_number, "lam", self.lam)}
 
-  def _solve(self, Z: np.ndarray, lam: float | None) -> Reconstruction:
-    res = rpca.robust_pca(Z.astype(np.float32), lam=lam)
+  def _solve(self, Z: np.ndarray, lam: float | None,
+             missing: np.ndarray | None) -> Reconstruction:
+    res = rpca.robust_pca(Z.astype(np.float32), lam=lam,
+                          observed=None if missing is None else ~missing)
     if not bool(res.converged):
       print("[decompose] warning: RPCA did not converge", file=sys.stderr)
     info = {"lam": float(res.lam), "iterations": int(res.iterations),
@@ -252,12 +280,12 @@ class RobustRPCA(RobustEstimator):
     return Reconstruction(np.asarray(res.L, np.float64), info, {"lam": info["lam"]})
 
   def _fit_model(self, Z, missing, *, alpha, config, progress):
-    rec = self._solve(Z, config["lam"])
+    rec = self._solve(Z, config["lam"], missing)
     return rec, {"lam_": rec.info["lam"], "n_iter_": rec.info["iterations"],
                  "converged_": rec.info["converged"]}
 
   def _reconstruct(self, Z, missing) -> Reconstruction:
-    return self._solve(Z, self.config_["lam"])
+    return self._solve(Z, self.config_["lam"], missing)
 
   def used_settings(self) -> dict[str, Any]:
     """The settings as used (λ resolved): summary.json's "settings"."""

@@ -26,10 +26,11 @@ def check_matrix(X: Any, *, method: str = "vae", min_samples: int | None = None)
       problem.
   """
   min_samples = defaults().min_samples if min_samples is None else min_samples
-  try:
-    X = np.asarray(X)
-  except (TypeError, ValueError) as e:
-    raise ValueError(f"X must be a numeric array: {e}") from e
+  X = as_array(X)
+  if X.dtype.kind in "US":
+    raise ValueError(f"X must be numeric, got text (dtype {X.dtype})" + (
+        f": to read the file {str(X)!r}, pass load_matrix(path) (hidden_talents.robust."
+        "load_matrix)" if X.ndim == 0 else ""))
   if X.dtype == object or not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
     raise ValueError(f"X must be numeric, got dtype {X.dtype}")
   if np.issubdtype(X.dtype, np.complexfloating):
@@ -63,7 +64,32 @@ def check_matrix(X: Any, *, method: str = "vae", min_samples: int | None = None)
   return X
 
 
-def check_missing(missing: Any, shape: tuple[int, ...]) -> np.ndarray | None:
+def as_array(X: Any) -> np.ndarray:
+  """X as a numpy array (a masked array's mask dropped: :func:`checked_input` reads it first).
+
+  Raises:
+    ValueError: rows of different lengths, or something that is no array.
+  """
+  try:
+    return np.asarray(X)
+  except (TypeError, ValueError) as e:
+    if "inhomogeneous" in str(e):
+      raise ValueError("X must be a rectangular matrix: its rows have different lengths (a "
+                       "ragged list of lists?)") from None
+    raise ValueError(f"X must be a numeric array: {e}") from e
+
+
+def masked_entries(X: Any, missing: Any) -> Any:
+  """``missing`` with the masked entries of a ``numpy.ma`` array X added (True = missing): a
+  masked entry is a missing one, as ``missing=`` says. Unchanged for any other X."""
+  if not isinstance(X, np.ma.MaskedArray) or not np.ma.getmaskarray(X).any():
+    return missing
+  mask = np.ma.getmaskarray(X)
+  return mask if missing is None else mask | check_missing(missing, np.shape(X), all_ok=True)
+
+
+def check_missing(missing: Any, shape: tuple[int, ...], *,
+                  all_ok: bool = False) -> np.ndarray | None:
   """The boolean mask of missing entries (None when there are none).
 
   Raises:
@@ -76,6 +102,8 @@ def check_missing(missing: Any, shape: tuple[int, ...]) -> np.ndarray | None:
     raise ValueError(f"missing must be a boolean array (True = missing), got dtype {m.dtype}")
   if m.shape != tuple(shape):
     raise ValueError(f"missing has shape {m.shape}, but X has shape {tuple(shape)}")
+  if all_ok:
+    return m
   if m.ndim == 2 and m.shape[0] > 0 and m.all(axis=0).any():
     j = int(np.argmax(m.all(axis=0)))
     raise ValueError(f"column {j + 1} (counted from 1) is missing in every row: nothing to fit "
@@ -87,7 +115,7 @@ def fill_missing(X: Any, missing: np.ndarray | None) -> Any:
   """X with its missing entries set to 0 (their values, NaN included, are never used)."""
   if missing is None:
     return X
-  return np.where(missing, 0.0, np.asarray(X))
+  return np.where(missing, 0.0, np.ma.getdata(X))
 
 
 def check_magnitudes(X: np.ndarray, Z: np.ndarray) -> None:
@@ -110,7 +138,11 @@ def check_magnitudes(X: np.ndarray, Z: np.ndarray) -> None:
 
 def checked_input(X: Any, missing: Any, *, method: str,
                   min_samples: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-  """(X as float64 with missing entries 0, the missing mask or None): :func:`check_missing`, then
+  """(X as float64 with missing entries 0, the missing mask or None): the masked entries of a
+  ``numpy.ma`` array count as missing (:func:`masked_entries`), then :func:`check_missing`, then
   :func:`check_matrix` of the filled matrix."""
+  missing = masked_entries(X, missing)
+  if not isinstance(X, np.ma.MaskedArray):
+    X = as_array(X)
   missing = check_missing(missing, np.shape(X))
   return check_matrix(fill_missing(X, missing), method=method, min_samples=min_samples), missing

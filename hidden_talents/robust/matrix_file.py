@@ -127,7 +127,25 @@ def read_matrix(path: str, *, skip_header: bool | None = None, delimiter: str | 
   return X, {"format": "text", "delimiter": _DELIM_NAMES[delim], "header": header, "bom": bom}
 
 
+NPY_MAGIC = b"\x93NUMPY"  # the first bytes of every .npy file (numpy.lib.format)
+
+
+def _not_npy(path: str, head: bytes) -> str:
+  """Why a file named ``.npy`` is not one: what its first bytes look like instead."""
+  what = "not a .npy array (it lacks NumPy's header)"
+  if head.startswith(b"PK\x03\x04"):
+    return f"{path!r} is {what}: it is a zip archive (.npz?); save one array with np.save"
+  if b"\x00" in head:  # binary
+    return f"{path!r} is {what}"
+  return (f"{path!r} is {what}: it looks like text; name it .csv, .tsv or .txt to read it as "
+          "delimited text")
+
+
 def _read_npy(path: str) -> np.ndarray:
+  with open(path, "rb") as f:
+    head = f.read(64)
+  if not head.startswith(NPY_MAGIC):
+    raise ValueError(_not_npy(path, head))
   try:
     X = np.load(path, allow_pickle=False)
   except (ValueError, OSError, EOFError) as e:

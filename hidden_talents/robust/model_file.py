@@ -68,9 +68,10 @@ def nest_params(flat: dict[str, np.ndarray]) -> dict[str, Any]:
   return tree
 
 
-def check_save_path(path: str) -> str:
-  """Refuses a model path that cannot be written (a directory, a missing or unwritable parent
-  directory) — to be checked before training.
+def check_save_path(path: str, *, overwrite: bool = False) -> str:
+  """Refuses a model path that cannot be written — a directory, an existing file unless
+  ``overwrite``, a parent that cannot be created or written — to be checked before training.
+  Missing parent directories are created by :func:`save` (as a result directory's are).
 
   Raises:
     ValueError: names the problem.
@@ -78,17 +79,25 @@ def check_save_path(path: str) -> str:
   path = os.fspath(path)
   if os.path.isdir(path):
     raise ValueError(f"model path {path!r} is a directory; name a file such as model.npz")
-  parent = os.path.dirname(os.path.abspath(path))
-  if not os.path.isdir(parent):
-    raise ValueError(f"cannot write the model {path!r}: directory {parent!r} does not exist")
-  if not os.access(parent, os.W_OK | os.X_OK):
-    raise ValueError(f"cannot write the model {path!r}: directory {parent!r} is not writable")
+  if os.path.lexists(path) and not overwrite:
+    raise ValueError(f"model file {path!r} already exists (a result may point at it); pass "
+                     "overwrite=True (command line: --overwrite) to replace it, or name another "
+                     "file")
+  ancestor = os.path.dirname(os.path.abspath(path))
+  while not os.path.exists(ancestor):
+    ancestor = os.path.dirname(ancestor)
+  if not os.path.isdir(ancestor):
+    raise ValueError(f"cannot write the model {path!r}: {ancestor!r} is not a directory")
+  if not os.access(ancestor, os.W_OK | os.X_OK):
+    raise ValueError(f"cannot write the model {path!r}: directory {ancestor!r} is not writable")
   return path
 
 
-def save(model: Any, path: str) -> str:
-  """Writes a fitted RobustVAE to ``path`` atomically (``path`` holds the whole model or its old
-  content); the file gets the user's umask (0644 by default).
+def save(model: Any, path: str, *, overwrite: bool = False) -> str:
+  """Writes a fitted model to ``path`` atomically (``path`` holds the whole model or its old
+  content), creating missing parent directories; the file gets the user's umask (0644 by
+  default). An existing file is replaced only with ``overwrite`` (the rule of result
+  directories, :class:`~hidden_talents.robust.outputs.StagedOutput`).
 
   Returns:
     The path.
@@ -98,7 +107,8 @@ def save(model: Any, path: str) -> str:
   """
   if not model.fitted:
     raise ValueError("the model is not fitted yet: call fit(X) first")
-  path = check_save_path(path)
+  path = check_save_path(path, overwrite=overwrite)
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   config = model.config_
   meta = {"config": {**config, "hidden_widths": None if config["hidden_widths"] is None
                      else list(config["hidden_widths"])},
@@ -192,6 +202,39 @@ def load(cls: type, path: str) -> Any:
   for name, value in state.items():
     setattr(model, name, value)
   return model
+
+
+def model_classes() -> dict[str, type]:
+  """{``format`` entry: class} of every model class that has a model file."""
+  from hidden_talents.robust.autoencoder import RobustRDA
+  from hidden_talents.robust.estimators import RobustVAE
+
+  return {format_name(cls): cls for cls in (RobustVAE, RobustRDA)}
+
+
+def file_format(path: str) -> str | None:
+  """The ``format`` entry of a model file (which class wrote it), or None where the file has
+  none or cannot be read as an ``.npz`` (:func:`load` then says why)."""
+  try:
+    with open(path, "rb") as f:
+      if f.read(4) != b"PK\x03\x04":
+        return None
+    with np.load(os.fspath(path), allow_pickle=False) as z:
+      return _string(z, "format") if "format" in z.files else None
+  except (OSError, ValueError, EOFError, KeyError, TypeError, zipfile.BadZipFile):
+    return None
+
+
+def load_any(path: str) -> Any:
+  """Reads a model file into the class that wrote it (its ``format`` entry: ``RobustVAE`` or
+  ``RobustRDA``), as that class's ``load`` does.
+
+  Raises:
+    ValueError: as :func:`load`; a file of no known model class is read as a RobustVAE's and
+      refused with its reason.
+  """
+  classes = model_classes()
+  return load(classes.get(file_format(path) or "", classes[FORMAT]), path)
 
 
 def _check_arrays(settings: train.Settings, flat: dict[str, np.ndarray],

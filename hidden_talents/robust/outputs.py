@@ -5,16 +5,24 @@ parent writable) *before* any work by creating a staging directory beside it; al
 the staging directory, which is renamed into place at the end. A failure at any point leaves the
 target as it was: a result set is all or nothing, and never mixed with an older one. Files are
 created with the user's umask (0644 by default), not mkstemp's 0600.
+
+A staging directory ``.tmp-<target>-*`` holds a lock file that its run keeps locked (``flock``)
+until it commits or discards; a run killed outright (SIGKILL, a power cut) leaves it behind,
+unlocked, and the next :class:`StagedOutput` of the same target removes it (a staging directory
+whose lock is held belongs to a live run and is kept).
 """
 
 from __future__ import annotations
 
 import datetime
+import fcntl
 import io as _pyio
 import json
 import os
+import re
 import shutil
 import tempfile
+import time
 from typing import Any
 
 import numpy as np
@@ -39,16 +47,19 @@ class StagedOutput:
   def __init__(self, target: str, *, overwrite: bool = False):
     self.target = os.path.abspath(os.fspath(target))
     self.overwrite = overwrite
+    parent, name = os.path.split(self.target)
+    # Staging directories of this target left by killed runs (paths): removed first.
+    self.removed = remove_stale_staging(parent, name)
     self._check_target()
-    parent = os.path.dirname(self.target)
+    self._lock_fd = None
+    self.path = None
     try:
       os.makedirs(parent, exist_ok=True)
-      self.path = tempfile.mkdtemp(dir=parent, prefix=f".tmp-{os.path.basename(self.target)}-")
-      probe = os.path.join(self.path, ".probe")
-      with open(probe, "wb") as f:
-        f.write(b"x")
-      os.remove(probe)
+      self.path = tempfile.mkdtemp(dir=parent, prefix=f".tmp-{name}-")
+      self._lock_fd = _hold_lock(self.path)  # also the probe that the directory is writable
     except OSError as e:
+      if self.path is not None:
+        shutil.rmtree(self.path, ignore_errors=True)
       raise ValueError(f"cannot write the output directory {target!r}: {e.strerror or e}") from e
     os.chmod(self.path, 0o777 & ~io.umask())
     self.done = False
@@ -75,6 +86,7 @@ class StagedOutput:
     ``overwrite``); returns the target path."""
     self._check_target()
     t, old = self.target, None
+    os.remove(os.path.join(self.path, LOCK_NAME))  # still held: its descriptor stays open
     if os.path.isdir(t) and os.listdir(t):
       old = tempfile.mkdtemp(dir=os.path.dirname(t), prefix=f".old-{os.path.basename(t)}-")
       os.replace(t, os.path.join(old, "d"))
@@ -86,6 +98,7 @@ class StagedOutput:
         os.rmdir(old)
       raise
     self.done = True
+    self._release()
     if old is not None:
       shutil.rmtree(old, ignore_errors=True)
     try:
@@ -101,6 +114,12 @@ class StagedOutput:
   def discard(self) -> None:
     if not self.done:
       shutil.rmtree(self.path, ignore_errors=True)
+      self._release()
+
+  def _release(self) -> None:
+    if self._lock_fd is not None:
+      os.close(self._lock_fd)
+      self._lock_fd = None
 
   def __enter__(self) -> StagedOutput:
     return self
@@ -110,6 +129,66 @@ class StagedOutput:
       self.commit()
     else:
       self.discard()
+
+
+LOCK_NAME = ".lock"  # inside a staging directory, locked by its run (removed before the commit)
+# A staging directory without a lock file is left alone for this long (its run may be between
+# creating it and locking it, or between unlinking the lock and the rename); older, it is stale.
+STALE_SECONDS = 60.0
+_MKDTEMP_SUFFIX = re.compile(r"[a-z0-9_]{8}")  # tempfile.mkdtemp's random part
+
+
+def _hold_lock(path: str) -> int:
+  """Creates ``path``/.lock under a temporary name, locks it (``flock``, released by the kernel
+  when the process dies, however it dies) and renames it into place, so that a ``.lock`` file is
+  never seen unlocked while its run lives; returns the open descriptor that holds the lock."""
+  tmp = os.path.join(path, LOCK_NAME + "-new")
+  fd = os.open(tmp, os.O_RDWR | os.O_CREAT, 0o666 & ~io.umask())
+  try:
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    os.rename(tmp, os.path.join(path, LOCK_NAME))
+  except BaseException:
+    os.close(fd)
+    raise
+  return fd
+
+
+def _abandoned(path: str) -> bool:
+  """Whether staging directory ``path`` was left by a run that no longer lives: its lock file can
+  be locked, or it has none and is older than ``STALE_SECONDS``."""
+  try:
+    fd = os.open(os.path.join(path, LOCK_NAME), os.O_RDWR)
+  except FileNotFoundError:
+    try:
+      return time.time() - os.stat(path).st_mtime > STALE_SECONDS
+    except OSError:
+      return False
+  except OSError:
+    return False
+  try:
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+  except OSError:  # held: a live run
+    return False
+  finally:
+    os.close(fd)  # releases the lock taken just now
+  return True
+
+
+def remove_stale_staging(parent: str, name: str) -> list[str]:
+  """Removes the staging directories ``.tmp-<name>-*`` in ``parent`` that no live run holds
+  (:func:`_abandoned`); returns their paths."""
+  try:
+    entries = os.listdir(parent)
+  except OSError:
+    return []
+  prefix, removed = f".tmp-{name}-", []
+  for entry in sorted(entries):
+    path = os.path.join(parent, entry)
+    if (entry.startswith(prefix) and _MKDTEMP_SUFFIX.fullmatch(entry[len(prefix):])
+        and os.path.isdir(path) and not os.path.islink(path) and _abandoned(path)):
+      shutil.rmtree(path, ignore_errors=True)
+      removed.append(path)
+  return removed
 
 
 def _npy_bytes(a: np.ndarray) -> bytes:
@@ -148,8 +227,8 @@ def rows_csv(result: Decomposition) -> str:
   return "\n".join(lines) + "\n"
 
 
-OUTPUT_FILES = ("L.npy", "S.npy", "S_sparse.npy", "mask.npy", "sample_scores.npy", "rows.csv",
-                "summary.json", "summary.png")
+OUTPUT_FILES = ("L.npy", "S.npy", "S_sparse.npy", "mask.npy", "sample_scores.npy",
+                "entry_scores.npy", "row_scores.npy", "rows.csv", "summary.json", "summary.png")
 
 
 def save_outputs(out: str | StagedOutput, X: np.ndarray, result: Decomposition, *,
@@ -174,7 +253,7 @@ def save_outputs(out: str | StagedOutput, X: np.ndarray, result: Decomposition, 
 
   stage = out if isinstance(out, StagedOutput) else StagedOutput(out, overwrite=overwrite)
   try:
-    for name in ("L", "S", "S_sparse", "mask", "sample_scores"):
+    for name in ("L", "S", "S_sparse", "mask", "sample_scores", "entry_scores", "row_scores"):
       stage.write_bytes(f"{name}.npy", _npy_bytes(getattr(result, name)))
     stage.write_bytes("rows.csv", rows_csv(result).encode())
     text = json.dumps(io.to_jsonable(summary_record(result, input_info=input_info, argv=argv)),

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from hidden_talents import checks
 from hidden_talents.robust import inputs
 from hidden_talents.robust.autoencoder import RobustRDA
@@ -58,8 +56,9 @@ def decompose(
     lam: RPCA: λ of eq. 14 in standardised units, default 1/√max(n, d); RDA: the proximal
       threshold in robust column SDs, default ``Defaults.rda_lam``.
     penalty: RDA's sparsity penalty: ``"l1"`` (outlying entries) or ``"l21"`` (outlying rows).
-    missing: optional bool array shaped like X, True = missing (e.g. ``np.isnan(X)``; VAE and
-      RDA): left out of the fit, filled in L, 0 in S and never flagged.
+    missing: optional bool array shaped like X, True = missing (e.g. ``np.isnan(X)``; every
+      method): left out of the fit, filled in L, 0 in S and never flagged. The masked entries
+      of a ``numpy.ma`` array X are missing too.
     progress: print a progress line per training chunk to stderr.
 
   Returns:
@@ -70,10 +69,7 @@ def decompose(
       large for float32 training — all before any training.
   """
   checks.one_of("method", method, METHODS)
-  if method == "rpca" and missing is not None:
-    raise ValueError(RobustRPCA.missing_message)
-  X = inputs.check_matrix(inputs.fill_missing(X, inputs.check_missing(missing, np.shape(X))),
-                          method=method)
+  X, missing = inputs.checked_input(X, missing, method=method)
   vae = RobustVAE(latent_dim=latent_dim, steps=steps, seed=seed, alpha=alpha,
                   threshold=threshold, hidden_widths=hidden_widths, batch_size=batch_size,
                   learning_rate=learning_rate, num_latent_samples=num_latent_samples,
@@ -89,4 +85,5 @@ def decompose(
                                                               progress=progress)
   config = vae._checked_params()
   vae._check_shape(*X.shape, config)
-  return RobustRPCA(lam=lam, alpha=alpha, threshold=threshold, seed=seed).fit_transform(X)
+  return RobustRPCA(lam=lam, alpha=alpha, threshold=threshold, seed=seed).fit_transform(
+      X, missing=missing)

@@ -103,3 +103,20 @@ def outlier_mask(R: np.ndarray, *, alpha: float, threshold: float) -> tuple[np.n
   """
   sigma = residual_scale(R)
   return exceeds(R, sigma, alpha=alpha, threshold=threshold), sigma
+
+
+def entry_scores(R: np.ndarray, sigma: np.ndarray, *, alpha: float,
+                 threshold: float) -> np.ndarray:
+  """eᵢⱼ = |rᵢⱼ| / max(σⱼ, √α/k): each residual in robust SDs of its column's residuals, σⱼ
+  floored at √α/k so that the mask of :func:`exceeds` is eᵢⱼ > k (up to rounding at the
+  boundary; k = ``threshold``) and an exactly fitted column (σⱼ = 0) gives no infinite score."""
+  return np.abs(R) / np.maximum(sigma, np.sqrt(alpha) / threshold)
+
+
+def row_scores(E: np.ndarray, observed: np.ndarray, *, cap: float) -> np.ndarray:
+  """Each row's robust residual energy, (1/mᵢ) Σⱼ min(e²ᵢⱼ, cap²) over its mᵢ = ``observed``
+  entries (missing entries hold e = 0): every entry adds its squared score in robust SDs, up to
+  ``cap``, so that rows all of whose entries are a little off rank high, and one gross entry
+  counts as much as one entry at ``cap`` SDs (not more: a row is not outlying because of one
+  entry alone more than its count of such entries says)."""
+  return np.minimum(E**2, cap**2).sum(axis=1) / observed

@@ -13,7 +13,7 @@ import pytest
 
 import hidden_talents as ht
 from hidden_talents import metrics
-from hidden_talents.robust import engine
+from hidden_talents.robust import engine, model_file
 from hidden_talents.robust.autoencoder import RobustRDA
 from tests.helpers import circle
 from tests.robust.support import same_result
@@ -94,6 +94,12 @@ def test_save_load_and_pickle_round_trips(fitted, tmp_path):
   same_result(pickle.loads(pickle.dumps(model)).transform(X_new), want)
   with pytest.raises(ValueError, match="RobustRDA model"):
     ht.RobustVAE.load(path)  # the file says which class it holds
+  loaded = model_file.load_any(path)  # ... and load_any reads it as that class (CLI: --model)
+  assert type(loaded) is RobustRDA
+  same_result(loaded.transform(X_new), want)
+  with pytest.raises(ValueError, match="already exists"):
+    model.save(path)
+  model.save(path, overwrite=True)
 
 
 @pytest.mark.parametrize("kw,match", [({"lam": 0.0}, "lam"), ({"lam": -1.0}, "lam"),

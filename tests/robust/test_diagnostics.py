@@ -101,3 +101,15 @@ def test_mask_scores_share_the_empty_set_rule_of_support_scores():
                              [float(s.precision), float(s.recall)], rtol=1e-6)
   with pytest.raises(ValueError, match="mask shapes differ"):
     mask_scores(p, q[:, :3])
+
+
+def test_a_fit_too_short_to_tell_says_so():
+  """A 1-step fit has no loss trend (converged None): the notes say it was too short to tell,
+  as a long fit says its loss still falls (the 250-step CLI fit: tests/robust/test_cli.py)."""
+  res = hidden_talents.decompose(np.random.default_rng(0).normal(size=(30, 3)), steps=1,
+                                 hidden_widths=(8, 8), refine_steps=0)
+  assert res.info["converged"] is None
+  notes = fit_notes(res.info)
+  assert len(notes) == 1 and "too short to tell" in notes[0] and "(1 step;" in notes[0]
+  assert fit_notes({"method": "rpca", "converged": None}) == []  # RPCA's solver flag: no note
+  assert fit_notes({"method": "rpca", "converged": False}) == []

@@ -130,8 +130,8 @@ def test_bad_missing_masks_are_refused():
                          (np.eye(50, 4, dtype=bool) | (np.arange(4)[None] == 2), "column 3")):
     with pytest.raises(ValueError, match=match):
       ht.RobustVAE(**KW).fit(X, missing=missing)
-  with pytest.raises(ValueError, match="method='vae'"):
-    ht.decompose(X, method="rpca", missing=np.zeros(X.shape, bool))
+    with pytest.raises(ValueError, match=match):  # RPCA takes missing= too, checked the same way
+      ht.decompose(X, method="rpca", missing=missing)
 
 
 def test_settings_recorded(monkeypatch):
@@ -245,12 +245,41 @@ def test_robust_rpca_is_decompose_with_method_rpca():
   np.testing.assert_array_equal(rows.noise_scale, want.noise_scale)
   wide = np.random.default_rng(0).normal(size=(20, 30))
   assert ht.RobustRPCA().fit_transform(wide).L.shape == (20, 30)  # no rows-vs-columns rule
-  with pytest.raises(ValueError, match="method='vae'"):
-    ht.RobustRPCA().fit(X, missing=np.zeros(X.shape, bool))
+  # An all-False missing mask is no mask (RPCA takes missing=: test_rpca_with_missing_entries).
+  same_result(ht.RobustRPCA(threshold=2.5, seed=4).fit_transform(
+      X, missing=np.zeros(X.shape, bool)), want)
   with pytest.raises(ValueError, match="lam"):
     ht.RobustRPCA(lam=-1.0).fit(X)
   with pytest.raises(ValueError, match="not fitted"):
     ht.RobustRPCA().transform(X)
+
+
+def test_rpca_with_missing_entries():
+  """RobustRPCA(missing=): PCP on the observed entries (hidden_talents.rpca.robust_pca with
+  observed=): the values under missing entries never matter, L fills them in from the low-rank
+  structure (far better than the column median), S and the mask are 0 / False there, and λ is
+  1/√(ρ·max(n, d)) with ρ the observed fraction."""
+  rng = np.random.default_rng(0)
+  L = rng.normal(size=(200, 3)) @ rng.normal(size=(3, 100))
+  X = L.copy()
+  gross = rng.random(X.shape) < 0.05
+  X[gross] += rng.choice([-10.0, 10.0], gross.sum())
+  missing = (rng.random(X.shape) < 0.2) & ~gross
+  a = ht.RobustRPCA().fit_transform(np.where(missing, np.nan, X), missing=missing)
+  b = ht.decompose(np.where(missing, 1e6, X), method="rpca", missing=missing)
+  same_result(a, b)
+  assert a.info["converged"] and a.info["missing_entries_transformed"] == missing.sum()
+  np.testing.assert_allclose(a.info["lam"], 1 / np.sqrt(0.8 * 200), rtol=0.02)
+  assert np.all(a.S[missing] == 0) and not a.mask[missing].any()
+  fill_err = np.sqrt(np.mean((a.L[missing] - L[missing]) ** 2))
+  median_err = np.sqrt(np.mean((np.median(X, axis=0)[np.nonzero(missing)[1]]
+                                - L[missing]) ** 2))
+  print(f"fill-in RMSE {fill_err:.2e} vs column median {median_err:.2f}")
+  assert fill_err < 1e-4 * median_err  # exact recovery up to float32 (measured 6e-6 vs 1.6)
+  assert a.mask[gross].all() and not a.mask[~gross].any()
+  model = ht.RobustRPCA().fit(X, missing=missing)
+  rows = model.transform(X[:50], missing=missing[:50])  # new rows with holes: solved alike
+  assert np.all(rows.S[missing[:50]] == 0) and np.all(np.isfinite(rows.L))
 
 
 # The checks of scikit-learn's estimator suite that apply to an unsupervised estimator whose

@@ -71,3 +71,66 @@ def test_overflowing_values_refused_and_huge_scales_without_overflow(monkeypatch
   assert np.all(np.isfinite(scale)) and np.all(np.isfinite(Z))
   np.testing.assert_allclose(scale[2], np.std(X[:, 2] / 1e200) * 1e200)
   assert np.all(np.isfinite(res.L))
+
+
+@pytest.mark.parametrize("X, kwargs, match", [
+    ([[1.0, 2.0], [3.0]] * 10, {}, "rectangular matrix: its rows have different lengths"),
+    ("data/my_matrix.csv", {}, r"got text .*load_matrix\(path\)"),
+    (np.ones((20, 2)), {"hidden_widths": 32}, r"hidden_widths must be a sequence .* got 32"),
+    (np.ones((20, 2)), {"hidden_widths": "64"}, "hidden_widths must be a sequence"),
+    (np.ones((20, 2)), {"hidden_widths": 32, "method": "rda"}, "hidden_widths must be a sequence"),
+])
+def test_api_messages_name_the_problem(X, kwargs, match):
+  """No raw Python or numpy message ('int' object is not iterable, inhomogeneous shape, dtype
+  <U22) reaches the user: each names the problem and the way out."""
+  with pytest.raises(ValueError, match=match):
+    hidden_talents.decompose(X, **{"steps": 1, **kwargs})
+
+
+def test_masked_array_entries_are_missing(monkeypatch):
+  """The mask of a numpy.ma array means missing (as missing= does), for every method; a
+  missing= given beside it adds to it."""
+  fake_train(monkeypatch)
+  rng = np.random.default_rng(0)
+  X = rng.normal(size=(60, 4))
+  hidden = rng.random(X.shape) < 0.1
+  masked = np.ma.masked_array(np.where(hidden, 1e6, X), mask=hidden)
+  for method in ("rpca", "vae"):
+    got = hidden_talents.decompose(masked, method=method, steps=3)
+    want = hidden_talents.decompose(X, method=method, steps=3, missing=hidden)
+    np.testing.assert_array_equal(got.L, want.L)
+    assert np.all(got.S[hidden] == 0) and not got.mask[hidden].any()
+  extra = np.zeros(X.shape, bool)
+  extra[0, 0] = True
+  both = hidden_talents.RobustRPCA().fit_transform(masked, missing=extra)
+  assert both.S[0, 0] == 0 and both.info["missing_entries_transformed"] == (hidden | extra).sum()
+
+
+def test_all_constant_matrix_warns_before_training(monkeypatch):
+  calls = []
+  fake_train(monkeypatch, calls=calls)
+  X = np.tile([1.0, 2.0, 3.0], (30, 1))
+  with warnings.catch_warnings():
+    warnings.simplefilter("error")
+    with pytest.raises(UserWarning, match="every column of X is constant.*learns nothing"):
+      hidden_talents.decompose(X, steps=3)
+  assert calls == []  # the warning comes before the fit
+  with pytest.warns(UserWarning, match="every column of X is constant"):
+    res = hidden_talents.decompose(X, method="rpca")
+  np.testing.assert_array_equal(res.L, X)
+  assert not res.mask.any()
+
+
+def test_kl_warmup_longer_than_training_is_refused(monkeypatch):
+  """A warm-up longer than the steps would leave β at (steps − 1)/kl_warmup: an autoencoder."""
+  calls = []
+  fake_train(monkeypatch, calls=calls)
+  X = np.random.default_rng(0).normal(size=(50, 3))
+  with pytest.raises(ValueError, match=r"kl_warmup \(5000 steps\) is longer than the training "
+                                       r"\(300 steps\): the KL weight would end at 0\.06"):
+    hidden_talents.decompose(X, steps=300, kl_warmup=5000)
+  with pytest.raises(ValueError, match="kl_warmup"):  # the default steps too
+    hidden_talents.RobustVAE(kl_warmup=10**7).fit(X)
+  assert calls == []
+  hidden_talents.decompose(X, steps=300, kl_warmup=300)  # the whole training is fine
+  assert calls == [300]

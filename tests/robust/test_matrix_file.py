@@ -121,3 +121,20 @@ def test_missing_value_tokens_in_text(tmp_path):
   with pytest.raises(ValueError, match="line 2.*first line was skipped as a header.*delimiter "
                                        "character: is --delimiter right"):
     read_matrix(str(tmp_path / "semi.csv"), delimiter=",")
+
+
+def test_a_file_named_npy_that_is_not_one(tmp_path):
+  """Text or an .npz archive named .npy: what it is and what to do, not numpy's pickle message
+  (allow_pickle= is no option of the tool)."""
+  (tmp_path / "t.npy").write_text("1 2 3\n4 5 6\n")
+  with pytest.raises(ValueError, match="not a .npy array.*looks like text.*name it .csv") as e:
+    read_matrix(str(tmp_path / "t.npy"))
+  assert "pickle" not in str(e.value)
+  np.savez(tmp_path / "a.npz", x=np.ones(3))
+  (tmp_path / "a.npy").write_bytes((tmp_path / "a.npz").read_bytes())
+  with pytest.raises(ValueError, match="zip archive"):
+    read_matrix(str(tmp_path / "a.npy"))
+  (tmp_path / "b.npy").write_bytes(b"\x00\x01\x02" * 10)
+  with pytest.raises(ValueError, match="not a .npy array") as e:
+    read_matrix(str(tmp_path / "b.npy"))
+  assert "text" not in str(e.value)

@@ -45,11 +45,19 @@ def test_save_load_round_trip_is_bit_identical(fitted, tmp_path):
   for rows in (X, X_new):
     same_result(loaded.transform(rows), model.transform(rows))
   assert "fitted on 200 × 4" in repr(loaded)
-  model.save(path)  # replacing an existing file is fine (atomic rename)
+  # One rule with result directories (StagedOutput) and the command line: an existing file is
+  # replaced only when asked (then atomically), missing parent directories are created.
+  with pytest.raises(ValueError, match="already exists.*overwrite=True"):
+    model.save(path)
+  assert model.save(path, overwrite=True) == path
+  same_result(ht.RobustVAE.load(path).transform(X[:5]), model.transform(X[:5]))
   with pytest.raises(ValueError, match="is a directory"):
     model.save(str(tmp_path))
-  with pytest.raises(ValueError, match="does not exist"):
-    model.save(str(tmp_path / "no" / "m.npz"))
+  deep = str(tmp_path / "no" / "such" / "m.npz")
+  assert model.save(deep) == deep and os.path.isfile(deep)
+  (tmp_path / "file").write_text("")
+  with pytest.raises(ValueError, match="is not a directory"):
+    model.save(str(tmp_path / "file" / "m.npz"))
 
 
 def _rewrite(src: str, dst: str, **changes) -> None:
@@ -181,3 +189,20 @@ def test_a_file_written_by_the_single_module_code_loads_and_gives_its_results():
   np.testing.assert_array_equal(model.transform(want["X"], refine_steps=0).L, want["L"])
   np.testing.assert_array_equal(model.transform(want["X"], refine_steps=0).mask, want["mask"])
   np.testing.assert_array_equal(model.transform(want["X"], refine_steps=20).L, want["L_refined"])
+
+
+def test_load_any_reads_the_class_the_file_names(fitted, tmp_path):
+  """``model_file.load_any`` (the CLI's --model): a VAE file loads as a RobustVAE (an RDA file as
+  a RobustRDA: tests/robust/test_autoencoder.py); other files are refused as RobustVAE.load
+  refuses them."""
+  X, _, model = fitted
+  path = model.save(str(tmp_path / "m.npz"))
+  loaded = model_file.load_any(path)
+  assert type(loaded) is ht.RobustVAE
+  same_result(loaded.transform(X[:20]), model.transform(X[:20]))
+  np.savez(tmp_path / "other.npz", a=np.ones(3))
+  (tmp_path / "text.npz").write_text("not a model")
+  for name, match in (("other.npz", "not a hidden_talents.RobustVAE model"),
+                      ("text.npz", "corrupt or not a model"), ("absent.npz", "does not exist")):
+    with pytest.raises(ValueError, match=match):
+      model_file.load_any(str(tmp_path / name))

@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import stat
+import time
 
 import numpy as np
 import pytest
@@ -106,3 +107,48 @@ def test_save_outputs_atomic(tmp_path):
   names = os.listdir(tmp_path / "o")
   assert not [n for n in names if n.startswith(".tmp-")]
   np.testing.assert_array_equal(np.load(tmp_path / "o" / "mask.npy"), res.mask)
+
+
+def test_stale_staging_folders_are_removed_on_the_next_run(tmp_path):
+  """A run killed outright leaves ``.tmp-<output>-*`` behind, its lock released: the next
+  StagedOutput of the same output removes it. Kept: a staging folder whose lock is held (a live
+  run), one without a lock file younger than a minute (its run may be starting), and the
+  staging folders of other outputs."""
+  X, res = rpca_result()
+  out = tmp_path / "out"
+  live = StagedOutput(str(out))  # a live run of the same output: its lock is held
+  killed = tmp_path / ".tmp-out-abcd1234"  # as SIGKILL leaves it: its lock file, unlocked
+  killed.mkdir()
+  (killed / outputs.LOCK_NAME).write_text("")
+  (killed / "L.npy").write_bytes(b"partial")
+  old = tmp_path / ".tmp-out-zzzz9999"  # no lock file (an older version's), two minutes old
+  old.mkdir()
+  os.utime(old, (time.time() - 120, time.time() - 120))
+  young = tmp_path / ".tmp-out-young123"
+  young.mkdir()
+  other = tmp_path / ".tmp-out2-abcd1234"
+  other.mkdir()
+  (other / outputs.LOCK_NAME).write_text("")
+  stage = StagedOutput(str(out), overwrite=True)
+  assert sorted(stage.removed) == [str(killed), str(old)]
+  assert live.path not in stage.removed and os.path.isdir(live.path)
+  save_outputs(stage, X, res)
+  names = sorted(n for n in os.listdir(tmp_path) if n.startswith("."))
+  assert names == sorted([young.name, other.name, os.path.basename(live.path)])
+  assert sorted(os.listdir(out)) == sorted(outputs.OUTPUT_FILES)  # no lock file in the result
+  live.discard()
+  assert not os.path.exists(live.path)
+
+
+def test_scores_are_written_beside_the_files_as_they_were(tmp_path):
+  """entry_scores.npy and row_scores.npy are new files; the others hold what they held."""
+  X, res = rpca_result()
+  save_outputs(str(tmp_path / "o"), X, res)
+  for name in ("entry_scores", "row_scores", "L", "S", "S_sparse", "mask", "sample_scores"):
+    got = np.load(tmp_path / "o" / f"{name}.npy")
+    np.testing.assert_array_equal(got, getattr(res, name), err_msg=name)
+    assert got.dtype == getattr(res, name).dtype
+  rows = (tmp_path / "o" / "rows.csv").read_text()
+  assert rows.splitlines()[0] == "row,flagged_entries,score" and rows == outputs.rows_csv(res)
+  summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+  assert "entry_scores" not in summary and "row_scores" not in summary
