@@ -89,6 +89,29 @@ def test_budget_study_cells_and_refit_objectives(tmp_path):
   assert f"{row['vae']['nmse']:.4f}" in text
 
 
+@pytest.mark.slow  # end to end, ~40–100 s: CI runs it with -m slow
+def test_listed_cells_train_only_those_pairs(tmp_path):
+  """cells = a few (κ, ν) pairs that are not a product: only they train and get RPCA; the
+  summary's table and the verdicts cover exactly them; the rest of the (κ, ν) grid is NaN."""
+  c = _tiny(models=("vae", "ae_l2", "rpca"), kappas=(2, 6), nus=(0.1, 0.3),
+            cells=((6, 0.3), (2, 0.1)), fig3_kappas=())
+  c.fig4.enabled = False
+  c.gt_check.enabled = False
+  c.rpca.chunk_size = 2
+  s = phase_transition.run(c, str(tmp_path))
+  r = np.load(os.path.join(tmp_path, "results.npz"))
+  pairs = sorted(zip(r["cell_kappa"].tolist(), r["cell_nu"].tolist()))
+  assert pairs == sorted([(2, 0.1), (2, 0.1), (6, 0.3), (6, 0.3)])  # VAE and AE-ℓ2 each
+  assert [(row["kappa"], row["nu"]) for row in s["cells"]] == [(6, 0.3), (2, 0.1)]
+  solved = np.isfinite(r["rpca_nmse"])
+  np.testing.assert_array_equal(solved, [[True, False], [False, True]])
+  np.testing.assert_array_equal(np.isfinite(r["vae_nmse"]), solved)
+  assert all("verdict" in row for row in s["cells"])
+  bad = _tiny(cells=((4, 0.1),))
+  with pytest.raises(ValueError, match="cells"):
+    phase_transition.run(bad, str(tmp_path / "bad"))
+
+
 @pytest.mark.parametrize("field,value,match", [
     ("nus", (0.1, 1.0), "outlier ratio"),
     ("nus", (-0.1,), "outlier ratio"),

@@ -56,6 +56,10 @@ def validate(config) -> None:
   for k in checks.nonempty("kappas", config.kappas):
     checks.positive_int("every κ in kappas", k)
   checks.nonempty("nus", config.nus)
+  for pair in config.get("cells", ()):
+    if len(pair) != 2 or int(pair[0]) not in [int(k) for k in config.kappas] or float(
+        pair[1]) not in [float(v) for v in config.nus]:
+      raise ValueError(f"every entry of cells must be a (κ, ν) pair of kappas × nus, got {pair!r}")
   for nu in list(config.nus) + list(config.fig3_nus) + list(config.fig4.nus):
     checks.fraction("every outlier ratio ν", nu)
   for w in checks.nonempty("hidden_widths", config.hidden_widths):
@@ -130,6 +134,18 @@ def c2_grid(config, model: str) -> tuple[float, ...]:
   return tuple(float(c) for c in config.c2_values)
 
 
+def grid_pairs(config) -> list[tuple[int, float]]:
+  """The (κ, ν) cells of the grid: every pair of ``kappas`` × ``nus``, or only the pairs listed in
+  ``cells`` when it is not empty (a study of a few cells that are not a product)."""
+  listed = [(int(k), float(v)) for k, v in config.get("cells", ())]
+  return listed or [(int(k), float(v)) for k in config.kappas for v in config.nus]
+
+
+def data_fields(config) -> tuple[str, ...]:
+  """The config fields every cell's data (and so RPCA's and the checks' results) depend on."""
+  return _DATA_FIELDS + (("cells",) if config.get("cells", ()) else ())
+
+
 def grid_infos(config) -> list[sweep.CellInfo]:
   """Main grid (model × C2 × κ × ν) + VAE cells Figure 3 needs that the grid lacks."""
   infos = []
@@ -138,9 +154,8 @@ def grid_infos(config) -> list[sweep.CellInfo]:
     c2s = c2_grid(config, m)
     warm = float(config.kl_warmup_steps) if m == "vae_warmup" else 0.0
     for c2 in c2s:
-      for k in config.kappas:
-        for nu in config.nus:
-          infos.append(sweep.CellInfo(m, c2, int(k), float(nu), int(config.seed), warm))
+      for k, nu in grid_pairs(config):
+        infos.append(sweep.CellInfo(m, c2, k, nu, int(config.seed), warm))
   if "vae" in nets:
     have = {(i.kappa, i.nu) for i in infos if i.model == "vae"}
     for k in config.fig3_kappas:
@@ -279,12 +294,13 @@ def compute(config, workdir: str) -> dict[str, np.ndarray]:
     if "vae" in config.models and len(config.fig3_kappas) and len(config.fig3_nus):
       results.update(figure3(cells, settings, config))  # fig3_kappas = () turns Figure 3 off
   if "rpca" in config.models:
-    key = io.config_hash(config, _DATA_FIELDS + ("rpca",))
-    results.update(io.cached_npz(workdir, "rpca", key, lambda: rpca_grid(settings, config)))
+    key = io.config_hash(config, data_fields(config) + ("rpca",))
+    results.update(io.cached_npz(workdir, "rpca", key,
+                                 lambda: rpca_grid(settings, config, grid_pairs(config))))
   if config.fig4.enabled and "vae" in config.models:
     results.update(figure4(config, settings, workdir))
   if config.gt_check.enabled:
-    key = io.config_hash(config, _DATA_FIELDS + ("batch_size", "gt_check"))
+    key = io.config_hash(config, data_fields(config) + ("batch_size", "gt_check"))
     results.update(io.cached_npz(workdir, "gt_check", key, lambda: gt_checks(
         settings, kappas, config)))
   return results
@@ -330,28 +346,28 @@ def summarize_cells(r: dict, config) -> dict:
   refit = r.get("cell_vae_objective_refit")
   kappas, nus = list(config.kappas), list(config.nus)
   table = []
-  for a, k in enumerate(kappas):
-    for b, nu in enumerate(nus):
-      row = {"kappa": int(k), "nu": float(nu), "input_nmse": float(r["input_nmse"][a, b])}
-      for m in [m for m in NET_MODELS if f"{m}_nmse" in r]:
-        c2 = 1.0 if m in VAES else r[f"{m}_best_c2"][a, b]
-        j = [i for i in range(len(model)) if model[i] == m and float(r["cell_c2"][i]) == float(c2)
-             and int(r["cell_kappa"][i]) == k and float(r["cell_nu"][i]) == float(nu)]
-        if not j:
-          continue
-        j = j[0]
-        row[m] = {"c2": float(c2), "nmse": float(r["cell_nmse"][j]),
-                  "converged": bool(conv[j]), "rel_change": float(r["cell_rel_change"][j]),
-                  "vae_objective": float(r["cell_vae_objective"][j]),
-                  "vae_objective_refit": None if refit is None else float(refit[j]),
-                  **{f: float(r[f"cell_{f}"][j]) for f in _REGIME if f"cell_{f}" in r},
-                  **{f: int(r[f"cell_{f}"][j]) for f in ("active_dims", "nonzero_columns")
-                     if f"cell_{f}" in r}}
-      if "rpca_nmse" in r:
-        row["rpca"] = {"nmse": float(r["rpca_nmse"][a, b]),
-                       "converged": bool(r["rpca_best_converged"][a, b])}
-      _add_verdicts(row, k)
-      table.append(row)
+  for k, nu in grid_pairs(config):
+    a, b = kappas.index(k), nus.index(nu)
+    row = {"kappa": int(k), "nu": float(nu), "input_nmse": float(r["input_nmse"][a, b])}
+    for m in [m for m in NET_MODELS if f"{m}_nmse" in r]:
+      c2 = 1.0 if m in VAES else r[f"{m}_best_c2"][a, b]
+      j = [i for i in range(len(model)) if model[i] == m and float(r["cell_c2"][i]) == float(c2)
+           and int(r["cell_kappa"][i]) == k and float(r["cell_nu"][i]) == float(nu)]
+      if not j:
+        continue
+      j = j[0]
+      row[m] = {"c2": float(c2), "nmse": float(r["cell_nmse"][j]),
+                "converged": bool(conv[j]), "rel_change": float(r["cell_rel_change"][j]),
+                "vae_objective": float(r["cell_vae_objective"][j]),
+                "vae_objective_refit": None if refit is None else float(refit[j]),
+                **{f: float(r[f"cell_{f}"][j]) for f in _REGIME if f"cell_{f}" in r},
+                **{f: int(r[f"cell_{f}"][j]) for f in ("active_dims", "nonzero_columns")
+                   if f"cell_{f}" in r}}
+    if "rpca_nmse" in r:
+      row["rpca"] = {"nmse": float(r["rpca_nmse"][a, b]),
+                     "converged": bool(r["rpca_best_converged"][a, b])}
+    _add_verdicts(row, k)
+    table.append(row)
   s["cells"] = table
   if any("verdict" in row for row in table):
     s["claim_rule"] = claim.rule_text()
@@ -457,7 +473,7 @@ def _curve_panels(r: dict, config) -> tuple[list, str]:
   series = sorted({(m, float(c)) for m, c in zip(model, c2)},
                   key=lambda mc: (NET_MODELS.index(mc[0]), mc[1]))
   name = lambda m, c: m if m in VAES else f"{m} C2={c:g}"
-  pairs = [(int(k), float(v)) for k in config.kappas for v in config.nus]
+  pairs = grid_pairs(config)
   if len(pairs) <= 12:
     panels = []
     for k, v in pairs:

@@ -84,11 +84,16 @@ def ground_truth_check(settings: train.Settings, kappas, seed: int, *, num_steps
           "energy_outside_top_50": np.asarray(out_50), "singular_values_L": np.asarray(spectra)}
 
 
-def rpca_grid(settings: train.Settings, config) -> dict[str, np.ndarray]:
-  """Convex RPCA (batched inexact ALM) on every (κ, ν) cell's X; best λ per cell by NMSE."""
+def rpca_grid(settings: train.Settings, config,
+              pairs: list[tuple[int, float]] | None = None) -> dict[str, np.ndarray]:
+  """Convex RPCA (batched inexact ALM) on every (κ, ν) cell's X; best λ per cell by NMSE.
+
+  ``pairs``: the (κ, ν) cells to solve (default every pair of kappas × nus); the others are NaN
+  in the (κ, ν) grids returned.
+  """
   kappas, nus = list(config.kappas), list(config.nus)
   n = min(int(config.rpca.num_samples) or int(config.num_samples), settings.num_samples)
-  pairs = [(k, nu) for k in kappas for nu in nus]
+  pairs = pairs if pairs is not None else [(k, nu) for k in kappas for nu in nus]
   cells = sweep.make_cells([sweep.CellInfo("vae", 1.0, int(k), float(nu), int(config.seed))
                             for k, nu in pairs])
   factors = np.asarray(config.rpca.lam_factors, np.float32)
@@ -108,14 +113,19 @@ def rpca_grid(settings: train.Settings, config) -> dict[str, np.ndarray]:
     print(f"[rpca] {min(start + chunk, len(pairs))}/{len(pairs)} cells", file=sys.stderr,
           flush=True)
   best, arg = metrics.best_over(nmse.T)
-  shape = (len(kappas), len(nus))
   best_conv = np.where(arg >= 0, converged[np.arange(len(pairs)), np.maximum(arg, 0)], False)
-  return {"rpca_nmse": best.reshape(shape), "rpca_best_lam_factor": np.where(
-      arg >= 0, factors[np.maximum(arg, 0)], np.nan).reshape(shape),
-      "rpca_nmse_by_lam": nmse.T.reshape((len(factors),) + shape),
-      "rpca_iterations": iters.T.reshape((len(factors),) + shape),
-      "rpca_converged": converged.T.reshape((len(factors),) + shape),
-      "rpca_best_converged": best_conv.reshape(shape),
+  at = ([kappas.index(k) for k, _ in pairs], [nus.index(v) for _, v in pairs])
+
+  def grid(values: np.ndarray, fill) -> np.ndarray:
+    """(..., κ, ν) from (..., pairs): the solved cells in place, ``fill`` elsewhere."""
+    out = np.full(values.shape[:-1] + (len(kappas), len(nus)), fill, values.dtype)
+    out[..., at[0], at[1]] = values
+    return out
+
+  return {"rpca_nmse": grid(best, np.nan), "rpca_best_lam_factor": grid(np.where(
+      arg >= 0, factors[np.maximum(arg, 0)], np.nan), np.nan),
+      "rpca_nmse_by_lam": grid(nmse.T, np.nan), "rpca_iterations": grid(iters.T, 0),
+      "rpca_converged": grid(converged.T, False), "rpca_best_converged": grid(best_conv, False),
       "rpca_lam_factors": factors, "rpca_num_samples": np.int64(n)}
 
 

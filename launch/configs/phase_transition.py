@@ -77,6 +77,7 @@ def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
   # Grid.
   c.kappas = tuple(range(2, 21, 2))
   c.nus = _grid(0.05, 0.5, 0.05)
+  c.cells = ()  # (κ, ν) pairs to train instead of every pair of kappas × nus; () = all
   c.models = ("vae", "ae_l2", "ae_l1", "rpca")
   c.c2_values = (0.1, 1000.0)  # C2 grid of the AEs (the VAE's C2 is its KL: 1)
   c.ae_l1_c2_values = ()  # AE-ℓ1's own C2 grid; () = c2_values
