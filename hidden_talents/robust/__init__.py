@@ -11,11 +11,11 @@ and apply to new rows (scikit-learn's estimator conventions). One concern per mo
 * ``engine``        the VAE's training and reconstruction programs on ``train.make_train``
 * ``refine``        per-row latent refinement
 * ``diagnostics``   loss trend, latent usage, notes after a fit, mask scores
-* ``base``          what every method shares (standardise → reconstruct → mask → result)
+* ``base``          what every method shares (standardise → reconstruct → mask → scores → result)
 * ``estimators``    ``RobustVAE``, ``RobustRPCA``
 * ``autoencoder``   ``RobustRDA``, the robust deep autoencoder (the nonlinear peer)
 * ``shortcut``      ``decompose``
-* ``model_file``    saving and loading a fitted VAE
+* ``model_file``    saving and loading a fitted VAE or RDA (``load_any``: whichever a file holds)
 * ``matrix_file``   reading ``.npy`` / text matrices
 * ``outputs``       result directories (all or nothing), summary; ``figure``: summary.png
 * ``cli``           the command line (``python -m launch.decompose``, ``hidden-talents-decompose``)

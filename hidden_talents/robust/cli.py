@@ -1,46 +1,27 @@
 """Robust decomposition X = L + S of your own matrix (samples as rows): the VAE as a nonlinear
-robust PCA (Sec. 3, eqs. 12–13), or convex RPCA (eq. 14) with --method=rpca.
+robust PCA (Sec. 3, eqs. 12-13), convex RPCA (eq. 14) or the robust deep autoencoder (RDA).
+docs/decompose.md describes the method, every default, the files and the flags.
 
-  python -m launch.decompose --input=data.npy --output=out_dir
-  python -m launch.decompose --input=data.csv --output=out_dir --method=rpca
-  python -m launch.decompose --input=train.npy --output=out_dir --save_model=model.npz
-  python -m launch.decompose --input=new_rows.npy --output=out2 --model=model.npz  # no training
+  hidden-talents-decompose --input=data.npy --output=out     # or: python -m launch.decompose
+  hidden-talents-decompose --input=data.csv --output=out --method=rpca
+  hidden-talents-decompose --input=train.npy --output=out --save_model=model.npz
+  hidden-talents-decompose --input=new.npy --output=out2 --model=model.npz   # no training
 
-Writes into out_dir: L.npy (clean part), S.npy (= X − L, the dense residual), S_sparse.npy
-(= where(mask, S, 0): the outliers), mask.npy (entries flagged as outliers), sample_scores.npy and
-rows.csv (per row, counted from 1: flagged entries and their fraction), summary.json (every
-setting, the seed, the input's path, size and sha256, how it was read) and summary.png (a few rows
-of X, L and the mask side by side; --images draws them as √d × √d images).
+--output receives L.npy, S.npy (= X - L), S_sparse.npy (the outliers), mask.npy, per-entry and
+per-row scores, rows.csv, summary.json and summary.png, all or nothing.
 
-Never loses or mixes up a result: a non-empty out_dir is refused unless --overwrite; the input is
-read and checked and out_dir's writability is checked (a staging directory is created beside it)
-before training; all files are written into the staging directory, which is renamed into place
-at the end, so out_dir holds a whole result set or is left as it was.
-
-Text input: the delimiter (comma, semicolon, tab, whitespace) is detected unless --delimiter; a
-UTF-8 BOM and one trailing delimiter per line are stripped (with --missing_nan only when every
-line ends with one; empty cells and NA / N/A / null / None are then missing values); a first
-line without any number is skipped as a header by itself. --skip_header always drops line 1
-(for headers of numbers) and warns when that line is numeric (it was probably a data row);
---noskip_header never drops it.
-
-A fitted VAE is reused: --save_model=PATH writes it (one .npz: parameters, the column
-standardisation, the residual scales, every setting) after training; --model=PATH loads one and
-only applies it to --input (the same columns; any number of rows). Compiled programs are kept on
-disk (JAX's persistent compilation cache in $HT_COMPILE_CACHE, default
-~/.cache/hidden_talents/jax; HT_COMPILE_CACHE=off turns it off), so a second run with the same
-settings and shapes does not compile.
-
-Exit codes: 0 done; 2 any bad input, flag or setting (one line "error: …", no traceback, and
-out_dir untouched); 1 a genuine crash (a traceback; out_dir untouched too).
+Exit codes: 0 done; 2 a bad input, flag or setting (one "error:" line, --output untouched); 1 a
+crash (a traceback; --output untouched); 130 interrupted (Ctrl-C) and 143 terminated (SIGTERM),
+--output left as it was.
 """
 
 
 from __future__ import annotations
 
 import json
-import os
+import signal
 import sys
+import textwrap
 import warnings
 from typing import Any
 
@@ -50,82 +31,112 @@ from absl import logging as absl_logging
 
 from hidden_talents import runtime
 from hidden_talents.objectives.unified import DECODER_VARIANCES
-from hidden_talents.robust import figure, inputs
+from hidden_talents.rda import PENALTIES
+from hidden_talents.robust import figure, inputs, model_file
+from hidden_talents.robust.autoencoder import RobustRDA
+from hidden_talents.robust.base import RobustEstimator
 from hidden_talents.robust.diagnostics import fit_notes
-from hidden_talents.robust.estimators import RobustVAE
+from hidden_talents.robust.estimators import RobustRPCA, RobustVAE
 from hidden_talents.robust.matrix_file import file_fingerprint, read_matrix
-from hidden_talents.robust.model_file import check_save_path
 from hidden_talents.robust.outputs import StagedOutput, save_outputs
 from hidden_talents.robust.settings import DEFAULTS
-from hidden_talents.robust.shortcut import decompose
+from hidden_talents.robust.shortcut import METHODS
 
 _INPUT = flags.DEFINE_string("input", None, "Data matrix: .npy, or .csv/.tsv/.txt of numbers; "
-                             "samples as rows, dimensions as columns.", required=True)
-_OUTPUT = flags.DEFINE_string("output", None, "Output directory; must be empty or absent unless "
-                              "--overwrite. Written all-or-nothing after training.", required=True)
-_OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace a non-empty --output (its old "
-                               "contents are removed only once the new result set is complete) "
-                               "and an existing --save_model file.")
-_METHOD = flags.DEFINE_enum("method", "vae", ["vae", "rpca"], "VAE (nonlinear) or convex RPCA.")
-_LATENT = flags.DEFINE_integer("latent_dim", None, "VAE latent dimension κ (at most d); default "
-                               "min(20, max(1, d // 2)). Unneeded dimensions switch off.")
-_STEPS = flags.DEFINE_integer(
-    "steps", None, "VAE Adam steps (batches of 100 rows), run exactly; default "
-    f"{DEFAULTS.epochs} passes over the rows, at least {DEFAULTS.steps} and at most "
-    f"{DEFAULTS.max_steps} steps.")
-_KL_WARMUP = flags.DEFINE_integer(
-    "kl_warmup", None, "VAE KL warm-up: steps over which the KL weight rises 0 -> 1; default "
-    f"{DEFAULTS.warmup_fraction:g} x --steps; 0 = none (the paper's protocol).", lower_bound=0)
-_DECODER_VARIANCE = flags.DEFINE_enum(
-    "decoder_variance", DEFAULTS.decoder_variance, list(DECODER_VARIANCES),
-    "VAE decoder variance: 'optimal' (optimised out per entry: the paper's, and what flags "
-    "outliers), 'learned' (a decoder head per entry) or 'shared' (one learned value).")
-_ENCODER_CLIP = flags.DEFINE_float(
-    "encoder_clip", None, "VAE encoder input winsorised to +-this many robust SDs of each column "
-    f"(the data term sees the raw values); default {DEFAULTS.encoder_clip:g}; 0 = off (the "
-    "paper's encoder). Guards columns whose MAD nearly vanishes (half their entries exactly 0).",
-    lower_bound=0.0)
-_REFINE_STEPS = flags.DEFINE_integer(
-    "refine_steps", None, "VAE: Adam steps that refine each row's latent code on that row's own "
-    "VAE cost (decoder fixed) before L is decoded; default "
-    f"{DEFAULTS.refine_steps}; 0 = the encoder's mean (the paper's). With --model it may be "
-    "changed.",
-    lower_bound=0)
+                             "samples as rows.", required=True)
+_OUTPUT = flags.DEFINE_string("output", None, "Result directory: absent or empty unless "
+                              "--overwrite; written all or nothing.", required=True)
+_METHOD = flags.DEFINE_enum("method", "vae", list(METHODS), "vae (nonlinear), rpca (convex, "
+                            "linear) or rda (the robust deep autoencoder).")
+_OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace a non-empty --output (once the new "
+                               "result is complete) and an existing --save_model file.")
 _SEED = flags.DEFINE_integer("seed", 0, "PRNG seed (recorded in summary.json).")
 _THRESHOLD = flags.DEFINE_float(
-    "threshold", DEFAULTS.threshold,
-    "Outlier test k: entry (i, j) is flagged when its residual |x_ij - L_ij| exceeds k robust "
-    "standard deviations of column j's residuals (1.4826 x median absolute deviation) and the "
-    "decoder-variance floor sqrt(alpha) (the support of the decoder variance, eq. 12). Larger k "
-    "flags fewer entries; 3 flags about 0.3 % of Gaussian inlier noise. No contamination "
-    "fraction is needed.")
+    "threshold", DEFAULTS.threshold, "k: flags the entries beyond k robust standard deviations "
+    "of their column's residuals (1.4826 x MAD) and beyond sqrt(alpha).")
+_ALPHA = flags.DEFINE_float("alpha", None, "Decoder variance floor (standardised units); default "
+                            f"{DEFAULTS.alpha:g}, {DEFAULTS.tied_alpha:g} on tie-heavy data.")
+_MISSING_NAN = flags.DEFINE_bool("missing_nan", False, "NaN (and in text: empty, NA, N/A, null, "
+                                 "None) marks missing values; without it a NaN is an error.")
+_QUIET = flags.DEFINE_bool("quiet", False, "No progress line.")
+_IMAGES = flags.DEFINE_bool("images", False, "summary.png draws rows as sqrt(d) x sqrt(d) images.")
+_SAVE_MODEL = flags.DEFINE_string("save_model", None, "Save the fitted VAE or RDA to this .npz "
+                                  "(for --model).")
+_MODEL = flags.DEFINE_string("model", None, "Apply a model saved with --save_model (VAE or RDA) "
+                             "to --input, no training; only --threshold and --refine_steps "
+                             "apply.")
+_STEPS = flags.DEFINE_integer(
+    "steps", None, f"Adam steps; default {DEFAULTS.epochs} passes over the rows, within "
+    f"[{DEFAULTS.steps}, {DEFAULTS.max_steps}].")
+_LATENT = flags.DEFINE_integer("latent_dim", None, "Latent dimension (at most d); default "
+                               "min(20, max(1, d // 2)).")
+_WIDTHS = flags.DEFINE_list("hidden_widths", None, "Hidden layer widths, e.g. 64,128; default "
+                            "scaled with d.")
+_BATCH = flags.DEFINE_integer("batch_size", DEFAULTS.batch_size, "Rows per mini-batch.")
+_LR = flags.DEFINE_float("learning_rate", DEFAULTS.learning_rate, "Adam's step size.")
+_ENCODER_CLIP = flags.DEFINE_float(
+    "encoder_clip", None, f"Encoder input clipped to +-this many robust SDs; default "
+    f"{DEFAULTS.encoder_clip:g}; 0 = off.", lower_bound=0.0)
+_KL_WARMUP = flags.DEFINE_integer(
+    "kl_warmup", None, f"Steps of KL warm-up (at most --steps); default "
+    f"{DEFAULTS.warmup_fraction:g} x --steps; 0 = none.", lower_bound=0)
+_DECODER_VARIANCE = flags.DEFINE_enum(
+    "decoder_variance", DEFAULTS.decoder_variance, list(DECODER_VARIANCES),
+    "optimal (optimised out per entry: what flags outliers), learned or shared.")
+_REFINE_STEPS = flags.DEFINE_integer(
+    "refine_steps", None, f"Adam steps refining each row's latent code; default "
+    f"{DEFAULTS.refine_steps}; 0 = the encoder's mean.", lower_bound=0)
+_LAM = flags.DEFINE_float("lam", None, "RPCA: lambda of eq. 14 (standardised units), default "
+                          "1/sqrt(max(n, d)); RDA: the threshold of S in robust SDs, default "
+                          f"{DEFAULTS.rda_lam:g}.")
+_PENALTY = flags.DEFINE_enum("penalty", "l1", list(PENALTIES), "l1 (outlying entries) or l21 "
+                             "(outlying rows).")
+_DELIMITER = flags.DEFINE_string("delimiter", None, "',', ';', 'tab' or 'whitespace'; default: "
+                                 "detected.")
 _SKIP_HEADER = flags.DEFINE_bool(
-    "skip_header", None, "Text input: unset = skip line 1 only if none of its cells is a number; "
-    "--skip_header = always drop line 1 (a header of numbers; warns, since a numeric line 1 may "
-    "be data); --noskip_header = never.")
-_DELIMITER = flags.DEFINE_string("delimiter", None, "Text input delimiter: ',', ';', 'tab' or "
-                                 "'whitespace'; default: detected from the file.")
-_IMAGES = flags.DEFINE_bool("images", False, "summary.png draws rows as sqrt(d) x sqrt(d) images "
-                            "(d must be a square number).")
-_QUIET = flags.DEFINE_bool("quiet", False, "No progress line (progress is on by default).")
-_MISSING_NAN = flags.DEFINE_bool(
-    "missing_nan", False, "NaN entries of --input are missing values (VAE only): left out of the "
-    "fit, filled in L, 0 in S and never flagged; in text input empty cells and NA, N/A, null, "
-    "None count as NaN too (pandas' to_csv). Without it a NaN is an error.")
-_SAVE_MODEL = flags.DEFINE_string("save_model", None, "After training, save the fitted VAE to this "
-                                  "file (.npz; written atomically) for --model. An existing file "
-                                  "is refused unless --overwrite.")
-_MODEL = flags.DEFINE_string("model", None, "Apply a VAE saved with --save_model to --input (its "
-                             "columns must match): no training; --threshold may be changed, the "
-                             "training flags do not apply.")
-_TRAINING_FLAGS = ("method", "latent_dim", "steps", "seed", "kl_warmup", "decoder_variance",
-                   "encoder_clip")
-# Settings of the VAE alone: given with --method=rpca they change nothing, and a warning says so.
-_VAE_ONLY_FLAGS = ("latent_dim", "steps", "kl_warmup", "decoder_variance", "encoder_clip",
-                   "refine_steps")
+    "skip_header", None, "Unset: skip line 1 only if it holds no number; --skip_header: always; "
+    "--noskip_header: never.")
 
+# --help's groups, in order (required flags first).
+_HELP_GROUPS = (
+    ("", ("input", "output", "method", "overwrite", "seed", "threshold", "alpha", "missing_nan",
+          "quiet", "images")),
+    ("model files", ("save_model", "model")),
+    ("VAE and RDA (the networks)", ("steps", "latent_dim", "hidden_widths", "batch_size",
+                                    "learning_rate", "encoder_clip")),
+    ("VAE", ("kl_warmup", "decoder_variance", "refine_steps")),
+    ("RPCA and RDA", ("lam",)),
+    ("RDA", ("penalty",)),
+    ("text input", ("delimiter", "skip_header")),
+)
+_METAVAR = {"input": "FILE", "output": "DIR", "save_model": "FILE", "model": "FILE",
+            "hidden_widths": "W1,W2,..."}
+# The methods each method-specific flag sets; the other flags apply to every method.
+APPLIES = {"latent_dim": ("vae", "rda"), "steps": ("vae", "rda"), "hidden_widths": ("vae", "rda"),
+           "batch_size": ("vae", "rda"), "learning_rate": ("vae", "rda"),
+           "encoder_clip": ("vae", "rda"), "kl_warmup": ("vae",), "decoder_variance": ("vae",),
+           "refine_steps": ("vae",), "lam": ("rpca", "rda"), "penalty": ("rda",)}
+_NAMES = {"vae": "VAE", "rda": "RDA", "rpca": "RPCA"}
+# Flags that shape a fit: refused with --model (which applies a fitted model as it is).
+_TRAINING_FLAGS = ("method", "latent_dim", "steps", "seed", "kl_warmup", "decoder_variance",
+                   "encoder_clip", "alpha", "hidden_widths", "batch_size", "learning_rate", "lam",
+                   "penalty")
+_HELP = ("help", "helpshort", "h", "?")
+_COLUMN = 32  # --help: where each flag's text starts
+# Exit codes of a run stopped by a signal: 128 + the signal's number, the shell's convention, so
+# that a scheduler (SLURM, Kubernetes, `timeout`) reads SIGTERM's 143 as "terminated".
+EXIT_INTERRUPTED = 128 + signal.SIGINT  # 130
+EXIT_TERMINATED = 128 + signal.SIGTERM  # 143
 
 _USAGE = __doc__
+
+
+class Terminated(BaseException):
+  """SIGTERM, raised in the main thread (a BaseException, as KeyboardInterrupt is)."""
+
+
+# What a stopped run must clean up or report: the staging directory and the saved model.
+_RUN: dict[str, Any] = {"stage": None, "saved_model": None}
 
 
 def _fail(message: str) -> None:
@@ -133,18 +144,45 @@ def _fail(message: str) -> None:
   sys.exit(2)
 
 
-_HELP = ("help", "helpshort", "helpfull", "helpxml", "h", "?")
+def format_help() -> str:
+  """The usage text, then the flags by group, required ones first (``--help``, ``-h``)."""
+  out = [textwrap.dedent(_USAGE).strip(), "", "flags (--helpfull: absl's and JAX's too):"]
+  for title, names in _HELP_GROUPS:
+    if title:
+      out += ["", f" {title}:"]
+    for name in names:
+      f = flags.FLAGS[name]
+      enum = getattr(f.parser, "enum_values", None)
+      if f.boolean:
+        syntax = f"--[no]{name}"
+      else:
+        syntax = f"--{name}=" + ("|".join(enum) if enum else _METAVAR.get(name, "VALUE"))
+      text = f.help.removeprefix(f"<{'|'.join(enum)}>: ") if enum else f.help
+      if name in ("input", "output"):
+        text = f"(required) {text}"
+      elif f.default is not None and not f.boolean:
+        text += f" Default: {f.default_as_str.strip(chr(39))}."
+      if len(syntax) > _COLUMN - 4:
+        out.append(f"  {syntax}")
+        syntax = ""
+      out.append(textwrap.fill(text, width=100, initial_indent=f"  {syntax:<{_COLUMN - 2}}",
+                               subsequent_indent=" " * _COLUMN, break_on_hyphens=False))
+  return "\n".join(out)
 
 
 def parse_flags(argv: list[str]) -> list[str]:
-  """absl's parsing, but every bad flag (unknown, malformed, missing) is one line and exit 2."""
-  argv = [argv[0]] + ["--help" if a == "-h" else a for a in argv[1:]]
+  """absl's parsing, but ``--help``/``-h`` print :func:`format_help` and exit 0, and every bad flag
+  (unknown, malformed, missing) is one line and exit 2."""
+  if any(a.lstrip("-").split("=")[0] in _HELP for a in argv[1:] if a.startswith("-")):
+    print(format_help())
+    sys.exit(0)
   try:
     return flags.FLAGS(argv)
   except flags.Error as e:  # several missing flags come as several lines: one line here
     _fail(f"{'; '.join(str(e).splitlines())} (see --help)")
-  except SystemExit as e:  # absl's --help prints the help, then exits 1: asking is no error
-    if e.code == 1 and any(a.lstrip("-").split("=")[0] in _HELP for a in argv[1:]):
+  except SystemExit as e:  # absl's --helpfull prints the help, then exits 1: asking is no error
+    if e.code == 1 and any(a.lstrip("-").split("=")[0] in ("helpfull", "helpxml")
+                           for a in argv[1:]):
       sys.exit(0)
     raise
 
@@ -157,30 +195,92 @@ def _given(names: tuple[str, ...]) -> list[str]:
   return [f"--{n}" for n in names if flags.FLAGS[n].present]
 
 
-def check_model_flags() -> RobustVAE | None:
-  """The saved model of --model (loaded), or None; refuses flags that do not go with --model or
-  --save_model, and warns about VAE flags under --method=rpca."""
+def ignored_flags(method: str, given: list[str], where: str) -> list[str]:
+  """Warnings for flags in ``given`` (names) that do not apply to ``method``, one per method they
+  set (the first of VAE, RDA, RPCA that has them); ``where`` ends the sentence ("with
+  --method=rpca")."""
+  groups: dict[str, list[str]] = {}
+  for name in given:
+    methods = APPLIES.get(name)
+    if methods is None or method in methods:
+      continue
+    owner = next(m for m in ("vae", "rda", "rpca") if m in methods)
+    groups.setdefault(owner, []).append(f"--{name}")
+  lines = []
+  for owner, names in groups.items():
+    verbs = ("set", "do") if len(names) > 1 else ("sets", "does")
+    lines.append(f"{', '.join(names)} {verbs[0]} the {_NAMES[owner]} and {verbs[1]} nothing "
+                 f"{where}")
+  return lines
+
+
+def check_model_flags() -> RobustEstimator | None:
+  """The saved model of --model (loaded: a VAE or an RDA, whichever the file holds), or None;
+  refuses flags that do not go with --model or --save_model, and warns about flags that do
+  nothing with the method."""
+  present = [n for n in APPLIES if flags.FLAGS[n].present]
   if _MODEL.value is not None:
+    model = model_file.load_any(_MODEL.value)
     given = [f for f in _given(_TRAINING_FLAGS)
-             if not (f == "--method" and _METHOD.value == "vae")]
+             if not (f == "--method" and _METHOD.value == model.method)]
     if given or _SAVE_MODEL.value is not None:
       raise ValueError(f"--model applies a saved model without training: "
                        f"{', '.join(given or ['--save_model'])} cannot be used with it")
-    return RobustVAE.load(_MODEL.value)
+    for line in ignored_flags(model.method, present,
+                              f"with the {_NAMES[model.method]} model of --model"):
+      warnings.warn(line, stacklevel=1)
+    return model
   if _SAVE_MODEL.value is not None:
-    if _METHOD.value != "vae":
-      raise ValueError("--save_model saves a VAE; --method=rpca fits no reusable model")
-    check_save_path(_SAVE_MODEL.value)
-    if os.path.exists(_SAVE_MODEL.value) and not _OVERWRITE.value:
-      raise ValueError(f"--save_model {_SAVE_MODEL.value!r} already exists (a result may point "
-                       "at it); pass --overwrite to replace it, or name another file")
-  elif _METHOD.value == "rpca" and _given(_VAE_ONLY_FLAGS):
-    warnings.warn(f"{', '.join(_given(_VAE_ONLY_FLAGS))} set the VAE and do nothing with "
-                  "--method=rpca", stacklevel=1)
+    if _METHOD.value == "rpca":
+      raise ValueError("--save_model saves a VAE or RDA model; --method=rpca fits no reusable "
+                       "model")
+    model_file.check_save_path(_SAVE_MODEL.value, overwrite=_OVERWRITE.value)
+  for line in ignored_flags(_METHOD.value, present, f"with --method={_METHOD.value}"):
+    warnings.warn(line, stacklevel=1)
   return None
 
 
-def read_input(model: RobustVAE | None) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any]]:
+def hidden_widths() -> tuple[int, ...] | None:
+  """--hidden_widths as integers (the estimator checks that they are positive)."""
+  if _WIDTHS.value is None:
+    return None
+  try:
+    return tuple(int(w) for w in _WIDTHS.value)
+  except ValueError:
+    raise ValueError(f"--hidden_widths must be comma-separated integers, e.g. 64,128; got "
+                     f"{','.join(_WIDTHS.value)!r}") from None
+
+
+def make_estimator(method: str) -> RobustEstimator:
+  """The estimator of ``method`` with the flags that apply to it."""
+  common = {"seed": _SEED.value, "alpha": _ALPHA.value, "threshold": _THRESHOLD.value}
+  if method == "rpca":
+    return RobustRPCA(**common, lam=_LAM.value)
+  network = {"latent_dim": _LATENT.value, "steps": _STEPS.value,
+             "hidden_widths": hidden_widths(), "batch_size": _BATCH.value,
+             "learning_rate": _LR.value, "encoder_clip": _ENCODER_CLIP.value}
+  if method == "rda":
+    return RobustRDA(**common, **network, lam=_LAM.value, penalty=_PENALTY.value)
+  return RobustVAE(**common, **network, kl_warmup=_KL_WARMUP.value,
+                   decoder_variance=_DECODER_VARIANCE.value, refine_steps=_REFINE_STEPS.value)
+
+
+def _nonfinite_hint(X: np.ndarray) -> str:
+  """What to do about the NaN / Inf entries left in X (missing ones already filled)."""
+  hints = []
+  inf = np.isinf(X)
+  if inf.any():
+    i, j = np.argwhere(inf)[0]
+    hints.append(f"row {i + 1}, column {j + 1} is {X[i, j]}: an infinite value is not a missing "
+                 "value (--missing_nan reads NaN only); replace it, e.g. by NaN with "
+                 "--missing_nan")
+  if np.isnan(X).any() and not _MISSING_NAN.value:
+    hints.append("pass --missing_nan if NaN marks missing values")
+  return "".join(f"; {h}" for h in hints)
+
+
+def read_input(model: RobustEstimator | None
+               ) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any]]:
   """(X, missing mask or None, what summary.json records about the input), checked for the run
   the flags ask for — before any training."""
   X, read_info = read_matrix(_INPUT.value, skip_header=_SKIP_HEADER.value,
@@ -189,19 +289,16 @@ def read_input(model: RobustVAE | None) -> tuple[np.ndarray, np.ndarray | None, 
     print(f"note: line 1 skipped as a header: {read_info['header'][:80]!r}", file=sys.stderr)
   missing = None
   if _MISSING_NAN.value:
-    if model is None and _METHOD.value != "vae":
-      raise ValueError("--missing_nan needs --method=vae: convex RPCA here has no "
-                       "missing-entry model")
     missing = inputs.check_missing(np.isnan(np.asarray(X, dtype=float)), np.shape(X))
     X = inputs.fill_missing(X, missing)
   try:
     if model is None:
-      X = inputs.check_matrix(X, method=_METHOD.value)
+      X = inputs.check_matrix(X, method="rpca" if _METHOD.value == "rpca" else "vae")
     else:
       X = inputs.check_matrix(X, method="rpca", min_samples=1)
   except ValueError as e:
-    if "NaN" in str(e):
-      raise ValueError(f"{e}; pass --missing_nan if NaN marks missing values") from e
+    if "NaN or Inf" in str(e):
+      raise ValueError(f"{e}{_nonfinite_hint(np.asarray(X, dtype=float))}") from e
     raise
   if model is not None and X.shape[1] != model.n_features_in_:
     raise ValueError(f"--input has {X.shape[1]} columns, but the model {_MODEL.value!r} was "
@@ -213,24 +310,19 @@ def read_input(model: RobustVAE | None) -> tuple[np.ndarray, np.ndarray | None, 
   return X, missing, input_info
 
 
-def compute(X: np.ndarray, missing: np.ndarray | None, model: RobustVAE | None):
-  """(the decomposition, the fitted VAE to save or None): applies --model, or fits."""
-  progress = not _QUIET.value
+def compute(X: np.ndarray, missing: np.ndarray | None, model: RobustEstimator | None):
+  """(the decomposition, the fitted model to save or None): applies --model, or fits."""
   if model is not None:
-    result = model.transform(X, missing=missing, threshold=_THRESHOLD.value
-                             if flags.FLAGS["threshold"].present else None,
-                             refine_steps=_REFINE_STEPS.value)
+    call: dict[str, Any] = {"threshold": _THRESHOLD.value if flags.FLAGS["threshold"].present
+                            else None}
+    if model.method == "vae":
+      call["refine_steps"] = _REFINE_STEPS.value
+    result = model.transform(X, missing=missing, **call)
     result.info["model_file"] = file_fingerprint(_MODEL.value)
     return result, None
-  vae_args = dict(latent_dim=_LATENT.value, steps=_STEPS.value, seed=_SEED.value,
-                  threshold=_THRESHOLD.value, kl_warmup=_KL_WARMUP.value,
-                  decoder_variance=_DECODER_VARIANCE.value, encoder_clip=_ENCODER_CLIP.value,
-                  refine_steps=_REFINE_STEPS.value)
-  if _SAVE_MODEL.value is not None:
-    model = RobustVAE(**vae_args)
-    return model.fit_transform(X, missing=missing, progress=progress), model
-  return decompose(X, method=_METHOD.value, **vae_args, missing=missing,
-                   progress=progress), None
+  estimator = make_estimator(_METHOD.value)
+  result = estimator.fit_transform(X, missing=missing, progress=not _QUIET.value)
+  return result, estimator if _SAVE_MODEL.value is not None else None
 
 
 def _abandon(stage: StagedOutput, message: str) -> None:
@@ -249,9 +341,12 @@ def main(argv: list[str]) -> None:
   try:
     model = check_model_flags()
     X, missing, input_info = read_input(model)
-    stage = StagedOutput(_OUTPUT.value, overwrite=_OVERWRITE.value)  # writable? before training
+    stage = _RUN["stage"] = StagedOutput(_OUTPUT.value, overwrite=_OVERWRITE.value)
   except ValueError as e:
     _fail(str(e))
+  if stage.removed:
+    print(f"note: removed {len(stage.removed)} staging folder(s) of {_OUTPUT.value!r} left by an "
+          "interrupted run", file=sys.stderr)
   runtime.setup(compile_cache=True)
   try:
     try:
@@ -261,7 +356,8 @@ def main(argv: list[str]) -> None:
       _fail(str(e))
     if fitted is not None:
       try:
-        fitted.save(_SAVE_MODEL.value)
+        fitted.save(_SAVE_MODEL.value, overwrite=_OVERWRITE.value)
+        _RUN["saved_model"] = _SAVE_MODEL.value
         result.info["model_file"] = file_fingerprint(_SAVE_MODEL.value)
       except (OSError, ValueError) as e:  # nothing was written to --output either
         _abandon(stage, f"cannot save the model ({e})")
@@ -276,14 +372,40 @@ def main(argv: list[str]) -> None:
   info = {k: v for k, v in result.info.items() if k != "loss_history"}
   info["output"] = stage.target
   print(json.dumps(info, indent=2, default=str))
-  for line in fit_notes(info) if _MODEL.value is None else ():  # this run trained the VAE
+  for line in fit_notes(info) if _MODEL.value is None else ():  # this run trained the model
     print(f"note: {line}", file=sys.stderr)
+
+
+def _raise_terminated(signum, frame) -> None:
+  raise Terminated()
+
+
+def stopped(exc: BaseException) -> None:
+  """A run stopped by Ctrl-C or SIGTERM: its staging directory removed, one line saying what was
+  left, exit 130 (Ctrl-C) or 143 (SIGTERM)."""
+  signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not interrupt the clean-up
+  signal.signal(signal.SIGTERM, signal.SIG_IGN)
+  stage = _RUN["stage"]
+  if stage is not None:
+    stage.discard()
+  what = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted (Ctrl-C)"
+  output = repr(_OUTPUT.value) if flags.FLAGS.is_parsed() and _OUTPUT.value else "--output"
+  if stage is not None and stage.done:
+    message = f"{what} after the result was written to {output}"
+  else:
+    message = f"{what}: {output} was left as it was"
+  if _RUN["saved_model"] is not None:
+    message += f" (the model {_RUN['saved_model']!r} had been saved)"
+  print(("\n" if sys.stderr.isatty() else "") + message, file=sys.stderr, flush=True)
+  sys.exit(EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED)
 
 
 def run() -> None:
   """The command line's entry point (``python -m launch.decompose``, ``hidden-talents-decompose``):
-  --help shows this module's usage and flags."""
-  sys.modules["__main__"].__doc__ = _USAGE  # absl prints the main module's docstring
-  for flag in flags.FLAGS.get_flags_for_module(__name__):  # --help lists the main module's flags
-    flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
-  app.run(main, flags_parser=parse_flags)
+  --help shows this module's usage and flags; Ctrl-C and SIGTERM stop it with one line."""
+  sys.modules["__main__"].__doc__ = _USAGE  # absl's --helpfull prints the main module's docstring
+  signal.signal(signal.SIGTERM, _raise_terminated)
+  try:
+    app.run(main, flags_parser=parse_flags)
+  except (KeyboardInterrupt, Terminated) as e:
+    stopped(e)

@@ -7,8 +7,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -125,7 +127,12 @@ def test_rpca_warns_about_vae_flags_and_logs_no_info_lines(tmp_path, data):
     ("huge", "too large for training: row 3, column 2"),
     ("overflow", "beyond ±1e+300 (40 entries; first at row 1, column 2"),
     ("nan", "row 2, column 1, counted from 1); pass --missing_nan"),
-    ("missing_nan_rpca", "--missing_nan needs --method=vae"),
+    ("inf_with_missing_nan", "row 3, column 2 is inf: an infinite value is not a missing value"),
+    ("text_named_npy", "looks like text; name it .csv"),
+    ("kl_warmup_long", "kl_warmup (5000 steps) is longer than the training (300 steps)"),
+    ("bad_widths", "--hidden_widths must be comma-separated integers"),
+    ("bad_penalty", "--penalty"),
+    ("save_model_under_a_file", "is not a directory"),
     ("missing_nan_column", "column 1 (counted from 1) is missing in every row"),
     ("latent", "exceeds the number of columns"),
     ("unknown_flag", "Unknown command line flag 'config.x'"),
@@ -166,8 +173,23 @@ def test_bad_input_exit_2_one_line(tmp_path, data, case, match):
       args.append("--missing_nan")
     np.save(tmp_path / "y.npy", Y)
     args[0] = f"--input={tmp_path / 'y.npy'}"
-  elif case == "missing_nan_rpca":
-    args += ["--missing_nan", "--method=rpca"]
+  elif case == "inf_with_missing_nan":  # an Inf is no missing value: no "pass --missing_nan"
+    Y = X.copy()
+    Y[1, 0], Y[2, 1] = np.nan, np.inf
+    np.save(tmp_path / "y.npy", Y)
+    args = [f"--input={tmp_path / 'y.npy'}", args[1], "--missing_nan"]
+  elif case == "text_named_npy":
+    (tmp_path / "t.npy").write_text("1 2\n3 4\n")
+    args[0] = f"--input={tmp_path / 't.npy'}"
+  elif case == "kl_warmup_long":
+    args += ["--steps=300", "--kl_warmup=5000"]
+  elif case == "bad_widths":
+    args.append("--hidden_widths=8,x")
+  elif case == "bad_penalty":
+    args += ["--method=rda", "--penalty=l2"]
+  elif case == "save_model_under_a_file":
+    (tmp_path / "f").write_text("")
+    args.append(f"--save_model={tmp_path / 'f' / 'm.npz'}")
   elif case == "latent":
     args.append("--latent_dim=5")
   elif case == "unknown_flag":
@@ -208,6 +230,8 @@ def test_bad_input_exit_2_one_line(tmp_path, data, case, match):
   assert p.returncode == 2, (case, p.stderr[-2000:])
   assert match in p.stderr, (case, p.stderr[-2000:])
   assert "Traceback" not in p.stderr
+  if case in ("inf_with_missing_nan", "text_named_npy"):
+    assert "pass --missing_nan" not in p.stderr and "allow_pickle" not in p.stderr
   assert p.stderr.strip().splitlines()[-1].startswith("error: ")
   assert len([s for s in p.stderr.splitlines() if s.strip()]) == 1, p.stderr  # one line
   if case != "output_is_file":
@@ -287,6 +311,10 @@ def test_cli_end_to_end_and_bad_inputs(tmp_path):
   # Which latent coordinates the fit uses is recorded; the note says when all κ are in use.
   assert len(summary["sigma_z_mean"]) == 4 and 0 <= summary["latent_dims_sigma_z"] <= 4
   assert ("latent coordinates are in use" in proc.stderr) == (summary["latent_dims_sigma_z"] == 4)
+  # 250 steps are one chunk: too short to tell whether the loss had flattened, and it says so.
+  assert summary["converged"] is None
+  assert "note: the fit was too short to tell whether the training loss had flattened" in \
+      proc.stderr
   # Bad inputs: one clear line, exit code 2, and the output directory is never created.
   (tmp_path / "nonnum.csv").write_text("1,2\nx,3\n" * 10)
   np.save(tmp_path / "vec.npy", np.arange(30.0))
@@ -315,3 +343,145 @@ def test_the_console_script_shows_the_same_help():
                                                                          "decompose:"))]
   assert strip(entry.stdout) == strip(module.stdout)
   assert "--input" in entry.stdout and "Exit codes" in entry.stdout
+
+
+def test_help_lists_the_required_flags_first_and_every_option():
+  p = _cli("--help")
+  assert p.returncode == 0, p.stderr[-2000:]
+  lines = p.stdout.splitlines()
+  start = next(i for i, s in enumerate(lines) if s.startswith("flags"))
+  flag_lines = [s.strip() for s in lines[start:] if s.strip().startswith("--")]
+  assert flag_lines[0].startswith("--input=FILE") and "(required)" in flag_lines[0]
+  assert flag_lines[1].startswith("--output=DIR") and "(required)" in flag_lines[1]
+  assert "--method=vae|rpca|rda" in flag_lines[2]
+  for name in ("alpha", "batch_size", "hidden_widths", "learning_rate", "lam", "penalty",
+               "save_model", "model", "missing_nan"):
+    assert f"--{name}=" in p.stdout or f"--[no]{name}" in p.stdout, name
+  prose = lines[:start]
+  assert len(prose) <= 16 and len(lines) <= 75, (len(prose), len(lines))
+  assert "docs/decompose.md" in p.stdout
+
+
+def test_flags_of_other_methods_warn(tmp_path, data):
+  """Flags that do nothing with the chosen method: one warning per method they set."""
+  _, path = data
+  p = _cli(f"--input={path}", f"--output={tmp_path / 'out'}", "--method=rpca", "--penalty=l21",
+           "--kl_warmup=3", "--hidden_widths=4,4", "--lam=0.2")
+  assert p.returncode == 0, p.stderr[-2000:]
+  assert ("warning: --hidden_widths, --kl_warmup set the VAE and do nothing with --method=rpca"
+          in p.stderr)
+  assert "warning: --penalty sets the RDA and does nothing with --method=rpca" in p.stderr
+  assert "--lam" not in p.stderr  # RPCA's λ
+  summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+  assert summary["settings"]["lam"] == pytest.approx(0.2, rel=1e-6)  # solved in float32
+
+
+def test_rpca_with_missing_values(tmp_path):
+  rng = np.random.default_rng(0)
+  X = rng.normal(size=(60, 2)) @ rng.normal(size=(2, 8))
+  X[3, 1] = X[10, 5] = np.nan
+  np.save(tmp_path / "x.npy", X)
+  p = _cli(f"--input={tmp_path / 'x.npy'}", f"--output={tmp_path / 'o'}", "--method=rpca",
+           "--missing_nan")
+  assert p.returncode == 0, p.stderr[-2000:]
+  L, S = np.load(tmp_path / "o" / "L.npy"), np.load(tmp_path / "o" / "S.npy")
+  assert np.all(np.isfinite(L)) and S[3, 1] == S[10, 5] == 0.0
+  assert not np.load(tmp_path / "o" / "mask.npy")[[3, 10], [1, 5]].any()
+  assert json.loads((tmp_path / "o" / "summary.json").read_text())[
+      "missing_entries_transformed"] == 2
+
+
+def test_rda_fits_saves_into_a_new_folder_and_is_applied(tmp_path):
+  """--method=rda with its flags; --save_model creates missing folders (as --output does);
+  --model loads whichever class the file holds and applies it without training; flags that do
+  nothing warn, flags that would retrain are refused."""
+  X = np.random.default_rng(0).normal(size=(40, 4))
+  np.save(tmp_path / "x.npy", X)
+  model = tmp_path / "models" / "new" / "rda.npz"
+  common = [f"--input={tmp_path / 'x.npy'}", "--quiet"]
+  p = _cli(*common, f"--output={tmp_path / 'o1'}", "--method=rda", "--steps=20",
+           "--hidden_widths=4,4", "--latent_dim=1", "--lam=0.5", "--penalty=l21",
+           "--kl_warmup=5", f"--save_model={model}", timeout=900)
+  assert p.returncode == 0, p.stderr[-3000:]
+  assert "warning: --kl_warmup sets the VAE and does nothing with --method=rda" in p.stderr
+  summary = json.loads((tmp_path / "o1" / "summary.json").read_text())
+  assert summary["method"] == "rda" and summary["settings"]["lam"] == 0.5
+  assert summary["settings"]["penalty"] == "l21" and summary["settings"]["hidden_widths"] == [4, 4]
+  assert summary["model_file"]["sha256"] == hashlib.sha256(model.read_bytes()).hexdigest()
+  p = _cli(*common, f"--output={tmp_path / 'o2'}", f"--model={model}", "--refine_steps=3")
+  assert p.returncode == 0, p.stderr[-3000:]
+  assert ("warning: --refine_steps sets the VAE and does nothing with the RDA model of --model"
+          in p.stderr)
+  for name in ("L", "S", "mask", "entry_scores", "row_scores"):
+    np.testing.assert_array_equal(np.load(tmp_path / "o2" / f"{name}.npy"),
+                                  np.load(tmp_path / "o1" / f"{name}.npy"), err_msg=name)
+  p = _cli(*common, f"--output={tmp_path / 'never'}", f"--model={model}", "--lam=1")
+  assert p.returncode == 2 and "--lam cannot be used with it" in p.stderr, p.stderr[-2000:]
+  p = _cli(*common, f"--output={tmp_path / 'never'}", "--method=rda", f"--save_model={model}")
+  assert p.returncode == 2 and "already exists" in p.stderr, p.stderr[-2000:]
+  assert not (tmp_path / "never").exists()
+
+
+def _start(tmp_path, out, *extra):
+  """A decompose run that trains for hours (a tiny network, 10⁷ steps), its stderr in a file."""
+  err = open(tmp_path / "stderr.txt", "w")
+  proc = subprocess.Popen(
+      [sys.executable, "-m", "launch.decompose", f"--input={tmp_path / 'x.npy'}",
+       f"--output={out}", "--steps=10000000", "--hidden_widths=4,4", "--latent_dim=1", *extra],
+      cwd=REPO, stdout=subprocess.PIPE, stderr=err, text=True,
+      env=dict(os.environ, PYTHONPATH=REPO))
+  return proc, err
+
+
+def _wait_for_training(proc, tmp_path, timeout=600):
+  """Until two chunks of training have run (the progress line says step 500)."""
+  deadline = time.time() + timeout
+  while "step 500/" not in (tmp_path / "stderr.txt").read_text():
+    assert proc.poll() is None and time.time() < deadline, (tmp_path / "stderr.txt").read_text()
+    time.sleep(0.5)
+
+
+@pytest.mark.parametrize("sig, code, said", [
+    (signal.SIGINT, 130, "interrupted (Ctrl-C)"), (signal.SIGTERM, 143, "terminated (SIGTERM)")])
+def test_a_signal_mid_training_leaves_the_output_as_it_was(tmp_path, sig, code, said):
+  """Ctrl-C (SIGINT) and a scheduler's SIGTERM mid-training: one line saying the output was left
+  as it was, exit 130 / 143 (128 + the signal), no traceback, no staging folder left."""
+  np.save(tmp_path / "x.npy", np.random.default_rng(0).normal(size=(40, 4)))
+  out = tmp_path / "out"
+  out.mkdir()
+  (out / "old.txt").write_text("an earlier result")
+  proc, err = _start(tmp_path, out, "--overwrite")
+  try:
+    _wait_for_training(proc, tmp_path)
+    proc.send_signal(sig)
+    proc.wait(timeout=120)
+  finally:
+    proc.kill()
+    err.close()
+  stderr = (tmp_path / "stderr.txt").read_text()
+  assert proc.returncode == code, stderr[-2000:]
+  assert "Traceback" not in stderr
+  assert stderr.strip().splitlines()[-1] == f"{said}: {str(out)!r} was left as it was"
+  assert os.listdir(out) == ["old.txt"] and (out / "old.txt").read_text() == "an earlier result"
+  assert sorted(os.listdir(tmp_path)) == ["out", "stderr.txt", "x.npy"]  # no staging folder
+
+
+def test_a_killed_run_s_staging_folder_goes_with_the_next_run(tmp_path):
+  """SIGKILL cannot be caught: the staging folder stays beside --output, until the next run of
+  the same output removes it (and says so)."""
+  np.save(tmp_path / "x.npy", np.random.default_rng(0).normal(size=(40, 4)))
+  out = tmp_path / "out"
+  proc, err = _start(tmp_path, out)
+  try:
+    _wait_for_training(proc, tmp_path)
+    proc.kill()
+    proc.wait(timeout=120)
+  finally:
+    err.close()
+  stale = [n for n in os.listdir(tmp_path) if n.startswith(".tmp-out-")]
+  assert len(stale) == 1 and not out.exists()
+  p = _cli(f"--input={tmp_path / 'x.npy'}", f"--output={out}", "--method=rpca")
+  assert p.returncode == 0, p.stderr[-2000:]
+  assert "note: removed 1 staging folder(s)" in p.stderr
+  assert not [n for n in os.listdir(tmp_path) if n.startswith(".")]
+  assert sorted(os.listdir(out)) == sorted(OUTPUT_FILES)
