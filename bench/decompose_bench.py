@@ -1,4 +1,5 @@
-"""``decompose`` on data families it was not built on: VAE vs convex RPCA, with defaults (issue 16).
+"""``decompose`` against its peers on data families it was not built on: the VAE, the robust deep
+autoencoder (RDA), the plain MSE autoencoder and convex RPCA, each with its defaults.
 
 Six families, each at two outlier ratios ν (n = 2000 rows; every family generated here from a
 fixed seed, or shipped by an installed package):
@@ -12,33 +13,43 @@ fixed seed, or shipped by an installed package):
   linearly to d = 50 (smooth, periodic, rank ≈ 24 in the ambient space); outliers replaced by
   values uniform on the column's range widened by 50 %;
 * ``linear`` — rank 5 in d = 50 (``data.lowrank``), ±1 sparse errors added (Candès et al.):
-  RPCA's home ground, where the VAE should lose by little;
-* ``mnist_uniform`` — the first 2000 MNIST digits (pixels / 255), a fraction ν of the pixels
+  RPCA's home ground;
+* ``mnist_uniform`` — the first n MNIST digits (pixels / 255), a fraction ν of the pixels
   replaced by U[0, 1] (App. A);
 * ``mnist_saltpepper`` — the same digits, a fraction ν of the pixels set to 0 or 1 at random.
+
+The full bench (the default) adds ν = 0.45 on ``relu_manifold`` and ``swiss_roll`` and the two
+MNIST families at 10⁴ rows (:data:`EXTRA_CASES`); it takes hours on 2 CPU cores with all four
+methods, and resumes from ``--out`` after an interruption. ``--quick`` is the routine check: the
+four synthetic families at ν = 0.3, the VAE against RPCA (a few minutes).
+
+Methods (``--methods``): ``vae`` (``RobustVAE``), ``rda`` (``RobustRDA``: Zhou & Paffenroth's
+robust deep autoencoder on the same engine — the VAE's widths, latent size, optimiser and budget,
+λ in robust column SDs set once by ``bench/rda_lambda.py``), ``ae`` (the same autoencoder trained
+on X alone: one outer iteration, no S) and ``rpca`` (convex PCP, eq. 14, at λ = 1/√max(n, d)).
+Every method gets the same robust standardisation and the same outlier-mask rule.
 
 Validation families, which no default of ``decompose`` was chosen on (they need scikit-learn, not
 a dependency; ``--families=digits_uniform,digits_saltpepper,patches_saltpepper``): scikit-learn's
 8×8 digits with uniform or salt-and-pepper outliers, and 8×8 grey patches of its two sample
 photographs with salt-and-pepper (impulse) noise.
 
-For each case: NMSE (eq. 20) of L̂ against the clean L, mask precision / recall / F1 against the
-true corruption mask (RPCA's mask is the same robust residual test on its L̂), and wall time.
-``--vae`` passes keyword arguments to ``decompose`` as JSON (a variant to compare against the
-defaults); the RPCA numbers do not depend on it and are cached in ``--out``'s directory (recomputed
-when the data or the code that standardises and solves change: :func:`rpca_fingerprint`).
-Each VAE row also records ``nmse_encoder``: L̂ decoded from the encoder's μz without the latent
-refinement (``refine_steps=0``), from the same fit, and how many latent coordinates the VAE uses
-(``latent_dims_used``: Sec. 5.2's W₁ rule; ``latent_dims_sigma_z``: mean σz² < 0.1, Figure 4),
-beside the inliers' intrinsic dimension where the generator fixes it (Hypothesis (ii)).
-``--holdout=F`` holds a fraction F of each case's rows out: both methods fit the rest, and the
-VAE's ``transform`` of the held-out rows is scored (``heldout_nmse``, ``heldout_nmse_encoder``).
+For each case and method: NMSE (eq. 20) of L̂ against the clean L, mask precision / recall / F1
+against the true corruption mask, wall time and whether the fit converged (RPCA: its stopping
+test; the networks: their training loss had flattened, ``robust.diagnostics.loss_trend``; RDA:
+also whether its criterion stalled). ``--vae`` / ``--rda`` pass keyword arguments as JSON (a
+variant to compare against the defaults); RPCA's numbers are cached beside ``--out``
+(recomputed when the data or the code that standardises and solves change:
+:func:`rpca_fingerprint`). Each VAE row also records ``nmse_encoder`` (L̂ decoded from the
+encoder's μz without the latent refinement) and the latent coordinates it uses beside the
+inliers' intrinsic dimension where the generator fixes it (Hypothesis (ii)). ``--holdout=F``
+holds a fraction F of each case's rows out and scores the networks' ``transform`` of them.
 
-  python bench/decompose_bench.py --out=runs/decompose_bench/defaults.json
-  python bench/decompose_bench.py --vae='{"steps": 6000}' --out=runs/decompose_bench/steps6k.json
-  python bench/decompose_bench.py --families=torus --holdout=0.1 --out=runs/held/torus.json
-  python bench/decompose_bench.py --table runs/decompose_bench/defaults.json \
-      runs/decompose_bench/steps6k.json   # Markdown: NMSE per case, one column per run
+  python bench/decompose_bench.py --out=runs/decompose_bench/peers.json        # the full bench
+  python bench/decompose_bench.py --quick --out=runs/decompose_bench/quick.json
+  python bench/decompose_bench.py --methods=vae,rpca --extra=0 --vae='{"steps": 6000}' \
+      --out=runs/decompose_bench/steps6k.json
+  python bench/decompose_bench.py --table runs/decompose_bench/peers.json  # Markdown
 """
 
 from __future__ import annotations
@@ -57,7 +68,7 @@ import numpy as np
 import hidden_talents
 from hidden_talents import io, metrics
 from hidden_talents.data import corrupt, lowrank, manifold, mnist
-from hidden_talents.robust import base, estimators, standardize
+from hidden_talents.robust import base, diagnostics, estimators, standardize
 from hidden_talents.robust.diagnostics import mask_scores
 from hidden_talents.robust.settings import DEFAULTS
 
@@ -185,35 +196,65 @@ def split_rows(n: int, holdout: float, seed: int) -> tuple[np.ndarray, np.ndarra
   return np.sort(perm[k:]), np.sort(perm[:k])
 
 
-def evaluate(method: str, X, L, mask, kwargs: dict, held: tuple | None = None) -> dict:
-  """NMSE, mask scores, wall time and convergence of one fit. For the VAE (``decompose``'s
-  ``RobustVAE(**kwargs).fit(X).transform(X)``, the same result bit for bit) also ``nmse_encoder``:
-  L̂ decoded from the encoder's μz (``refine_steps=0``) from the same fit; and with ``held`` =
-  (X_new, L_new) rows the fit never saw, ``heldout_nmse`` / ``heldout_nmse_encoder`` of
-  ``transform(X_new)``."""
-  t0 = time.time()
+METHODS = ("vae", "rda", "ae", "rpca")
+# The full bench's cases beyond families × NUS: ν = 0.45 on two synthetic families, and the MNIST
+# families at 10⁴ rows (where the VAE catches up with RPCA) — (family, ν, n or None = --n).
+EXTRA_CASES = (("relu_manifold", 0.45, None), ("swiss_roll", 0.45, None),
+               ("mnist_uniform", 0.1, 10_000), ("mnist_uniform", 0.3, 10_000),
+               ("mnist_saltpepper", 0.1, 10_000), ("mnist_saltpepper", 0.3, 10_000))
+# --quick: the routine check — the synthetic families at ν = 0.3, the VAE against RPCA.
+QUICK = {"families": ("relu_manifold", "swiss_roll", "torus", "linear"), "nus": (0.3,),
+         "methods": ("vae", "rpca")}
+
+
+def _estimator(method: str, kwargs: dict):
+  """The fitted-once estimator of a network method: the VAE, RDA, or the plain MSE autoencoder
+  (RDA's autoencoder trained on X itself: one outer iteration, the whole budget)."""
   if method == "vae":
-    model = hidden_talents.RobustVAE(**kwargs).fit(X)
-    res = model.transform(X)
+    return hidden_talents.RobustVAE(**kwargs)
+  if method == "rda":
+    return hidden_talents.RobustRDA(**kwargs)
+  return hidden_talents.RobustRDA(**{**kwargs, "outer_iterations": 1})
+
+
+def evaluate(method: str, X, L, mask, kwargs: dict, held: tuple | None = None) -> dict:
+  """NMSE, mask scores, wall time and convergence of one fit (``fit(X).transform(X)``, which is
+  ``decompose``'s result bit for bit). For the VAE also ``nmse_encoder``: L̂ decoded from the
+  encoder's μz (``refine_steps=0``) from the same fit, and the latent coordinates it uses; for
+  RDA the outer iterations run. With ``held`` = (X_new, L_new) rows the fit never saw,
+  ``heldout_nmse`` of ``transform(X_new)``."""
+  t0 = time.time()
+  if method == "rpca":
+    res, model = hidden_talents.decompose(X, method="rpca", **kwargs), None
   else:
-    res = hidden_talents.decompose(X, method=method, **kwargs)
+    model = _estimator(method, kwargs).fit(X)
+    res = model.transform(X)
   seconds = time.time() - t0
   sc = mask_scores(res.mask, mask)
-  # Whether the fit converged (RPCA: its stopping test within max_iter; VAE: the loss had
-  # flattened, decompose.loss_trend) and how long it ran: a number without them is not a result.
-  run = {k: res.info[k] for k in ("converged", "iterations", "steps") if k in res.info}
   out = {"nmse": float(metrics.nmse(L, res.L)), "precision": sc["precision"],
-         "recall": sc["recall"], "f1": sc["f1"], "seconds": seconds, **run}
-  if method == "vae":
+         "recall": sc["recall"], "f1": sc["f1"], "seconds": seconds}
+  # Whether the fit converged — RPCA: its stopping test within max_iter; the networks: their
+  # training loss had flattened (diagnostics.loss_trend); RDA also whether its criterion
+  # stalled — and how long it ran: a number without them is not a result.
+  if method == "rpca":
+    out.update({k: res.info[k] for k in ("converged", "iterations")})
+  elif method == "vae":
+    out.update({k: res.info[k] for k in ("converged", "steps", "latent_dims_used",
+                                         "latent_dims_sigma_z", "reconstruction_seconds")})
     out["refine_steps"] = res.info["settings"]["refine_steps"]
-    out["reconstruction_seconds"] = res.info["reconstruction_seconds"]
     out["nmse_encoder"] = float(metrics.nmse(L, model.transform(X, refine_steps=0).L))
-    out.update({k: res.info[k] for k in ("latent_dims_used", "latent_dims_sigma_z")})
-    if held is not None:
-      X_new, L_new = held
-      t0 = time.time()
-      out["heldout_nmse"] = float(metrics.nmse(L_new, model.transform(X_new).L))
-      out["heldout_seconds"] = time.time() - t0
+  else:
+    info = model.fit_info_
+    out.update(converged=diagnostics.loss_trend(info["loss_history"])["converged"],
+               steps=info["steps_run"], outer_iterations=info["outer_iterations"],
+               criterion_stalled=info["criterion_stalled"], lam=info["lam"],
+               reconstruction_seconds=info["reconstruction_seconds"])
+  if held is not None and model is not None:
+    X_new, L_new = held
+    t0 = time.time()
+    out["heldout_nmse"] = float(metrics.nmse(L_new, model.transform(X_new).L))
+    out["heldout_seconds"] = time.time() - t0
+    if method == "vae":
       out["heldout_nmse_encoder"] = float(metrics.nmse(
           L_new, model.transform(X_new, refine_steps=0).L))
   return out
@@ -230,23 +271,53 @@ def rpca_fingerprint(X: np.ndarray) -> str:
   return h.hexdigest()[:16]
 
 
+NAMES = {"vae": "VAE", "rda": "RDA", "ae": "MSE AE", "rpca": "RPCA"}
+
+
 def table(paths: list[str]) -> str:
-  """A Markdown table of NMSE per (family, ν): the input, RPCA, then one VAE column per file."""
+  """Markdown: NMSE per case (family, ν, n) of every method of every file (a file's VAE variant
+  named by its --vae keyword arguments), the best marked in bold, and each fit's convergence
+  (* = its loss, or RPCA's stopping test, had not settled)."""
   runs = []
   for path in paths:
     with open(path) as fh:
       runs.append(json.load(fh))
-  head = " | ".join(f"VAE {json.dumps(r['vae_kwargs']) if r['vae_kwargs'] else 'defaults'}"
-                    for r in runs)
-  lines = [f"| family | ν | input | RPCA | {head} |", "|---|---|---|---|" + "---|" * len(runs)]
+  cols = []  # (run, method, title)
+  for r in runs:
+    kw = r.get("vae_kwargs") or {}
+    for m in r.get("methods", ("vae", "rpca")):
+      title = NAMES[m] + (f" {json.dumps(kw)}" if m == "vae" and kw else "")
+      if m != "vae" and any(c[1] == m for c in cols):
+        continue  # the same peer in every file: one column
+      cols.append((r, m, title))
+  lines = ["| family | ν | n | input | " + " | ".join(c[2] for c in cols) + " |",
+           "|---|---|---|---|" + "---|" * len(cols)]
   for row in runs[0]["rows"]:
+    key = (row["family"], row["nu"], row["n"])
     vals = []
-    for r in runs:
-      match = [x for x in r["rows"] if (x["family"], x["nu"]) == (row["family"], row["nu"])]
-      vals.append(f"{match[0]['vae']['nmse']:.3f}" if match else "")
-    lines.append(f"| {row['family']} | {row['nu']:g} | {row['input_nmse']:.3f} | "
-                 f"{row['rpca']['nmse']:.3f} | " + " | ".join(vals) + " |")
+    for r, m, _ in cols:
+      match = [x for x in r["rows"] if (x["family"], x["nu"], x["n"]) == key and m in x]
+      vals.append(match[0][m] if match else None)
+    best = min((v["nmse"] for v in vals if v is not None), default=None)
+    cells = []
+    for v in vals:
+      if v is None:
+        cells.append("")
+        continue
+      text = f"{v['nmse']:.4f}" + ("" if v.get("converged") in (True, None) else "*")
+      cells.append(f"**{text}**" if v["nmse"] == best else text)
+    lines.append(f"| {row['family']} | {row['nu']:g} | {row['n']} | {row['input_nmse']:.3f} | "
+                 + " | ".join(cells) + " |")
   return "\n".join(lines)
+
+
+def cases(families, nus, n: int, extra: bool) -> list[tuple[str, float, int]]:
+  """(family, ν, n) of the run: families × nus at n rows, plus :data:`EXTRA_CASES` of those
+  families when ``extra``."""
+  out = [(f, nu, n) for f in families for nu in nus]
+  if extra:
+    out += [(f, nu, m or n) for f, nu, m in EXTRA_CASES if f in families]
+  return out
 
 
 def main() -> None:
@@ -257,80 +328,120 @@ def main() -> None:
                  help="comma-separated; also the validation families "
                       f"{', '.join(VALIDATION_FAMILIES)} (need scikit-learn)")
   p.add_argument("--nus", default=",".join(str(v) for v in NUS))
+  p.add_argument("--methods", default=",".join(METHODS),
+                 help="comma-separated, of vae, rda (robust deep autoencoder), ae (the plain MSE "
+                      "autoencoder: RDA's network trained on X alone), rpca")
+  p.add_argument("--extra", type=int, default=1,
+                 help="1: add ν = 0.45 on relu_manifold and swiss_roll and the MNIST families at "
+                      "10⁴ rows to the cases (the full bench); 0: only families × nus")
+  p.add_argument("--quick", action="store_true",
+                 help="the routine check: the synthetic families at ν = 0.3, VAE and RPCA")
   p.add_argument("--n", type=int, default=2000, help="rows per case")
   p.add_argument("--seed", type=int, default=0, help="data seed (decompose keeps its default)")
-  p.add_argument("--vae", default="{}", help="JSON keyword arguments for decompose(method='vae')")
+  p.add_argument("--vae", default="{}", help="JSON keyword arguments for the VAE (RobustVAE)")
+  p.add_argument("--rda", default="{}",
+                 help="JSON keyword arguments for RDA and the MSE autoencoder (RobustRDA)")
   p.add_argument("--holdout", type=float, default=0.0,
-                 help="fraction of each case's rows held out: both methods fit the rest, and the "
-                      "VAE's transform of the held-out rows is scored too (0 = off)")
-  p.add_argument("--out", default="", help="JSON file for the results (RPCA cached beside it)")
+                 help="fraction of each case's rows held out: every method fits the rest, and the "
+                      "networks' transform of the held-out rows is scored too (0 = off)")
+  p.add_argument("--out", default="",
+                 help="JSON file for the results; a rerun with the same arguments keeps the "
+                      "network results it holds (RPCA is cached beside it by data and code)")
   args = p.parse_args()
   if args.table:
     print(table(args.table))
     return
-  vae_kwargs = json.loads(args.vae)
-  families = [f for f in args.families.split(",") if f]
+  vae_kwargs, rda_kwargs = json.loads(args.vae), json.loads(args.rda)
+  families = list(QUICK["families"]) if args.quick else [f for f in args.families.split(",") if f]
   for f in families:
     if f not in FAMILIES + VALIDATION_FAMILIES:
       p.error(f"unknown family {f!r}; choose from {', '.join(FAMILIES + VALIDATION_FAMILIES)}")
-  nus = [float(v) for v in args.nus.split(",")]
+  nus = list(QUICK["nus"]) if args.quick else [float(v) for v in args.nus.split(",")]
+  methods = list(QUICK["methods"]) if args.quick else [m for m in args.methods.split(",") if m]
+  for m in methods:
+    if m not in METHODS:
+      p.error(f"unknown method {m!r}; choose from {', '.join(METHODS)}")
   if not 0.0 <= args.holdout < 0.5:
     p.error("--holdout must be in [0, 0.5)")
-  rpca_cache: dict = {}
-  cache_path = ""
+  todo = cases(families, nus, args.n, bool(args.extra) and not args.quick)
+  kwargs = {"vae": vae_kwargs, "rda": rda_kwargs, "ae": rda_kwargs, "rpca": {}}
+  done: dict = {}
   if args.out:
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    if os.path.exists(args.out):  # resume: the network fits of the same arguments
+      with open(args.out) as fh:
+        prev = json.load(fh)
+      if (prev.get("vae_kwargs"), prev.get("rda_kwargs"), prev.get("seed"),
+          prev.get("holdout")) == (vae_kwargs, rda_kwargs, args.seed, args.holdout):
+        done = {(r["family"], r["nu"], r["n"]): r for r in prev["rows"]}
+  rows = []
+  t_start = time.time()
+  for fam, nu, n in todo:
+    X, L, mask = case(fam, n, nu, args.seed)
+    held = None
+    if args.holdout:
+      fit, out = split_rows(X.shape[0], args.holdout, args.seed)  # digits: 1797 rows
+      held = (X[out], L[out])
+      X, L, mask = X[fit], L[fit], mask[fit]
+    row = {"family": fam, "nu": nu, "n": n, "input_nmse": float(metrics.nmse(L, X)),
+           "intrinsic_dim": INTRINSIC_DIM.get(fam)}
+    for m in methods:
+      prev_row = done.get((fam, nu, n), {})
+      if m == "rpca":
+        row[m] = _rpca_cached(args, n, fam, nu, X, L, mask)
+      elif m in prev_row:
+        row[m] = prev_row[m]
+      else:
+        row[m] = evaluate(m, X, L, mask, kwargs[m], held)
+      print(json.dumps({"family": fam, "nu": nu, "n": n, "method": m,
+                        **{k: v for k, v in row[m].items() if k != "fingerprint"}}), flush=True)
+    rows.append(row)
+    if args.out:  # after every case: an interrupted bench resumes from here
+      _write(args, rows, methods, vae_kwargs, rda_kwargs, time.time() - t_start)
+  _report(rows, methods)
+
+
+def _rpca_cached(args, n: int, fam: str, nu: float, X, L, mask) -> dict:
+  """RPCA's result from the cache beside --out when the data and the code are the same."""
+  cache_path = ""
+  cache: dict = {}
+  if args.out:
     cache_path = os.path.join(os.path.dirname(os.path.abspath(args.out)),
-                              f"rpca_n{args.n}_seed{args.seed}"
+                              f"rpca_n{n}_seed{args.seed}"
                               f"{f'_holdout{args.holdout:g}' if args.holdout else ''}.json")
     if os.path.exists(cache_path):
       with open(cache_path) as fh:
-        rpca_cache = json.load(fh)
-  rows = []
-  print(f"{'family':18s} {'ν':>4s} | {'input':>6s} | {'VAE':>6s} {'P':>5s} {'R':>5s} {'s':>5s} | "
-        f"{'RPCA':>6s} {'P':>5s} {'R':>5s} {'s':>5s} | VAE/RPCA")
-  for fam in families:
-    for nu in nus:
-      X, L, mask = case(fam, args.n, nu, args.seed)
-      held = None
-      if args.holdout:
-        fit, out = split_rows(X.shape[0], args.holdout, args.seed)  # digits: 1797 rows
-        held = (X[out], L[out])
-        X, L, mask = X[fit], L[fit], mask[fit]
-      key, fp = f"{fam}/{nu:g}", rpca_fingerprint(X)
-      if rpca_cache.get(key, {}).get("fingerprint") != fp:
-        rpca_cache[key] = {**evaluate("rpca", X, L, mask, {}), "fingerprint": fp}
-        if cache_path:  # atomic: an interrupted run never leaves a truncated cache
-          io.atomic_write_json(cache_path, rpca_cache)
-      rp = rpca_cache[key]
-      va = evaluate("vae", X, L, mask, vae_kwargs, held)
-      row = {"family": fam, "nu": nu, "input_nmse": float(metrics.nmse(L, X)), "vae": va,
-             "intrinsic_dim": INTRINSIC_DIM.get(fam),
-             "rpca": rp, "vae_over_rpca": va["nmse"] / rp["nmse"]}
-      rows.append(row)
-      print(f"{fam:18s} {nu:4.2f} | {row['input_nmse']:6.3f} | {va['nmse']:6.3f} "
-            f"{va['precision']:5.2f} {va['recall']:5.2f} {va['seconds']:5.0f} | {rp['nmse']:6.3f} "
-            f"{rp['precision']:5.2f} {rp['recall']:5.2f} {rp['seconds']:5.0f} | "
-            f"{row['vae_over_rpca']:.2f} | encoder's μz {va['nmse_encoder']:.3f} | latent dims "
-            f"W₁ {va['latent_dims_used']} / σz {va['latent_dims_sigma_z']} (inliers' "
-            f"{row['intrinsic_dim'] or '?'})"
-            + (f" | held out {va['heldout_nmse']:.3f} (encoder's μz "
-               f"{va['heldout_nmse_encoder']:.3f})" if held is not None else ""), flush=True)
-  ratios = np.array([r["vae_over_rpca"] for r in rows])
-  print(f"VAE better than RPCA in {int(np.sum(ratios < 1))} of {len(rows)} cases; median "
-        f"NMSE ratio VAE/RPCA {np.median(ratios):.2f}", file=sys.stderr)
-  if args.out:
-    with open(args.out, "w") as fh:
-      json.dump({"vae_kwargs": vae_kwargs, "defaults": {
-                     "steps": DEFAULTS.steps, "epochs": DEFAULTS.epochs,
-                     "max_steps": DEFAULTS.max_steps,
-                     "kl_warmup_fraction": DEFAULTS.warmup_fraction,
-                     "decoder_variance": DEFAULTS.decoder_variance, "alpha": DEFAULTS.alpha,
-                     "tied_alpha": DEFAULTS.tied_alpha, "tie_fraction": DEFAULTS.tie_fraction,
-                     "encoder_clip": DEFAULTS.encoder_clip,
-                     "refine_steps": DEFAULTS.refine_steps, "refine_lr": DEFAULTS.refine_lr},
-                 "n": args.n, "holdout": args.holdout, "seed": args.seed, "rows": rows,
-                 "argv": sys.argv, "load_average": os.getloadavg()}, fh, indent=1)
+        cache = json.load(fh)
+  key, fp = f"{fam}/{nu:g}", rpca_fingerprint(X)
+  if cache.get(key, {}).get("fingerprint") != fp:
+    cache[key] = {**evaluate("rpca", X, L, mask, {}), "fingerprint": fp}
+    if cache_path:  # atomic: an interrupted run never leaves a truncated cache
+      io.atomic_write_json(cache_path, cache)
+  return cache[key]
+
+
+def _write(args, rows, methods, vae_kwargs, rda_kwargs, seconds: float) -> None:
+  io.atomic_write_json(args.out, {
+      "vae_kwargs": vae_kwargs, "rda_kwargs": rda_kwargs, "methods": methods,
+      "defaults": {"steps": DEFAULTS.steps, "epochs": DEFAULTS.epochs,
+                   "max_steps": DEFAULTS.max_steps, "kl_warmup_fraction": DEFAULTS.warmup_fraction,
+                   "decoder_variance": DEFAULTS.decoder_variance, "alpha": DEFAULTS.alpha,
+                   "tied_alpha": DEFAULTS.tied_alpha, "tie_fraction": DEFAULTS.tie_fraction,
+                   "encoder_clip": DEFAULTS.encoder_clip, "refine_steps": DEFAULTS.refine_steps,
+                   "refine_lr": DEFAULTS.refine_lr, "rda_lam": DEFAULTS.rda_lam,
+                   "rda_outer": DEFAULTS.rda_outer},
+      "n": args.n, "holdout": args.holdout, "seed": args.seed, "rows": rows, "argv": sys.argv,
+      "wall_seconds": seconds, "load_average": os.getloadavg()})
+
+
+def _report(rows: list[dict], methods: list[str]) -> None:
+  """The winner of every case, on stderr."""
+  wins = {m: 0 for m in methods}
+  for row in rows:
+    best = min(methods, key=lambda m: row[m]["nmse"])
+    wins[best] += 1
+  print("best NMSE per case: " + ", ".join(f"{NAMES[m]} {wins[m]}" for m in methods)
+        + f" of {len(rows)}", file=sys.stderr)
 
 
 if __name__ == "__main__":
