@@ -67,11 +67,11 @@ class Decomposition(NamedTuple):
 
 
 # The cap of an entry's contribution to its row's score, in units of the mask threshold k:
-# min(e², (5k)²) (standardize.row_scores). Among caps of 2k, 3.3k, 5k, 6.7k, 10k and none it was
-# near the best ROC AUC on each of four synthetic cases (whole outlying rows, subtly shifted rows,
-# scattered entries, outlying rows beside gross single entries) for the VAE, RPCA and RDA; no cap
-# lost 0.1–0.2 of AUC on the last case, where one gross entry outranks a row that is off
-# everywhere.
+# min(e², (5k)²) (standardize.row_scores). Among caps of 2k, 3k, 3.3k, 5k, 6.7k, 10k and none it
+# had the best mean ROC AUC (level with 3.3k) over four synthetic cases (whole outlying rows,
+# subtly shifted rows, scattered entries, outlying rows beside gross single entries) × the VAE,
+# RPCA and RDA (tests/robust/test_base.py, docs/decompose.md); without a cap the last case, where
+# one gross entry outranks a row that is off everywhere, fell 0.04–0.21 below sample_scores.
 ROW_CAP = 5.0
 
 
