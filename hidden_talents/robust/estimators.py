@@ -245,7 +245,8 @@ class RobustRPCA(RobustEstimator):
   the robustly standardised matrix, with the shared outlier mask: the linear baseline.
 
   Args (checked in ``fit``):
-    lam: λ of eq. 14 in standardised units; default 1/√max(n, d) of the matrix solved.
+    lam: λ of eq. 14 in standardised units; default 1/√max(n, d) of the matrix solved
+      (1/√(ρ·max(n, d)) with a fraction ρ of its entries observed).
     alpha: the α of the mask test (standardised units); default as for the VAE.
     threshold: k of the mask test |r| > max(√α, k σⱼ).
     seed: recorded with the settings (PCP itself is deterministic).

@@ -53,8 +53,9 @@ def decompose(
       num_latent_samples, kl_warmup, decoder_variance, encoder_clip, refine_steps: the
       arguments of :class:`~hidden_talents.robust.estimators.RobustVAE` (seed, alpha and
       threshold also of RPCA; the VAE's are checked with either method).
-    lam: RPCA: λ of eq. 14 in standardised units, default 1/√max(n, d); RDA: the proximal
-      threshold in robust column SDs, default ``Defaults.rda_lam``.
+    lam: RPCA: λ of eq. 14 in standardised units, default 1/√max(n, d) (1/√(ρ·max(n, d))
+      with a fraction ρ observed); RDA: the proximal threshold in robust column SDs, default
+      ``Defaults.rda_lam``.
     penalty: RDA's sparsity penalty: ``"l1"`` (outlying entries) or ``"l21"`` (outlying rows).
     missing: optional bool array shaped like X, True = missing (e.g. ``np.isnan(X)``; every
       method): left out of the fit, filled in L, 0 in S and never flagged. The masked entries

@@ -401,12 +401,15 @@ def test_rda_fits_saves_into_a_new_folder_and_is_applied(tmp_path):
   common = [f"--input={tmp_path / 'x.npy'}", "--quiet"]
   p = _cli(*common, f"--output={tmp_path / 'o1'}", "--method=rda", "--steps=20",
            "--hidden_widths=4,4", "--latent_dim=1", "--lam=0.5", "--penalty=l21",
-           "--kl_warmup=5", f"--save_model={model}", timeout=900)
+           "--batch_size=16", "--learning_rate=0.002", "--alpha=0.5", "--kl_warmup=5",
+           f"--save_model={model}", timeout=900)
   assert p.returncode == 0, p.stderr[-3000:]
   assert "warning: --kl_warmup sets the VAE and does nothing with --method=rda" in p.stderr
   summary = json.loads((tmp_path / "o1" / "summary.json").read_text())
   assert summary["method"] == "rda" and summary["settings"]["lam"] == 0.5
   assert summary["settings"]["penalty"] == "l21" and summary["settings"]["hidden_widths"] == [4, 4]
+  assert summary["settings"]["batch_size"] == 16 and summary["settings"]["learning_rate"] == 0.002
+  assert summary["settings"]["alpha"] == summary["alpha"] == 0.5
   assert summary["model_file"]["sha256"] == hashlib.sha256(model.read_bytes()).hexdigest()
   p = _cli(*common, f"--output={tmp_path / 'o2'}", f"--model={model}", "--refine_steps=3")
   assert p.returncode == 0, p.stderr[-3000:]
