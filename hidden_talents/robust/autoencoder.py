@@ -54,7 +54,7 @@ def _optional(check, name: str, value: Any) -> Any:
   return None if value is None else check(name, value)
 
 
-class RobustRDA(RobustEstimator):
+class RobustRDA(model_file.SavedModel, RobustEstimator):
   """The robust deep autoencoder (Zhou & Paffenroth 2017), fitted once and applied to new rows.
 
   Args (checked in ``fit``):
@@ -112,12 +112,8 @@ class RobustRDA(RobustEstimator):
 
   def _engine_settings(self, n: int, d: int, alpha: float, steps: int,
                        config: dict[str, Any]) -> train.Settings:
-    latent_dim, widths = engine.resolve_dims(d, config["latent_dim"], config["hidden_widths"])
-    clip = DEFAULTS.encoder_clip if config["encoder_clip"] is None else config["encoder_clip"]
-    return engine.vae_settings(
-        n, d, latent_dim=latent_dim, steps=steps, alpha=alpha, hidden_widths=widths,
-        batch_size=config["batch_size"], learning_rate=config["learning_rate"],
-        num_latent_samples=1, decoder_variance="shared", encoder_clip=clip)
+    return engine.network_settings(n, d, alpha, steps, config, num_latent_samples=1,
+                                   decoder_variance="shared")
 
   def _plan(self, n: int, config: dict[str, Any]) -> tuple[int, int]:
     """(outer iterations, steps per outer iteration): the budget in whole chunks."""
@@ -211,15 +207,6 @@ class RobustRDA(RobustEstimator):
   def _loaded_state(self, fit_info: dict[str, Any]) -> dict[str, Any]:
     return {"lam_": float(fit_info["lam"])}
 
-  def save(self, path: str, *, overwrite: bool = False) -> str:
-    """Writes the fitted model to ``path`` (:func:`model_file.save`: missing parent directories
-    are created, an existing file is replaced only with ``overwrite``); returns the path."""
-    return model_file.save(self, path, overwrite=overwrite)
-
-  @classmethod
-  def load(cls, path: str) -> RobustRDA:
-    """Reads a model written by :meth:`save` (:func:`model_file.load`)."""
-    return model_file.load(cls, path)
 
 
 def _params(box: dict) -> Any:

@@ -84,6 +84,19 @@ def vae_settings(n: int, d: int, *, latent_dim: int, steps: int, alpha: float,
       eval_batch_size=min(1000, n), hist_bins=1, encoder_clip=encoder_clip)
 
 
+def network_settings(n: int, d: int, alpha: float, steps: int, config: dict[str, Any], *,
+                     num_latent_samples: int, decoder_variance: str) -> train.Settings:
+  """:func:`vae_settings` from an estimator's checked arguments (``latent_dim``,
+  ``hidden_widths``, ``batch_size``, ``learning_rate``, ``encoder_clip``; None = the default)."""
+  latent_dim, widths = resolve_dims(d, config["latent_dim"], config["hidden_widths"])
+  clip = defaults().encoder_clip if config["encoder_clip"] is None else config["encoder_clip"]
+  return vae_settings(
+      n, d, latent_dim=latent_dim, steps=steps, alpha=alpha, hidden_widths=widths,
+      batch_size=config["batch_size"], learning_rate=config["learning_rate"],
+      num_latent_samples=num_latent_samples, decoder_variance=decoder_variance,
+      encoder_clip=clip)
+
+
 def chunk_plan(steps: int, chunk_steps: int) -> list[int]:
   """Steps per compiled chunk: whole chunks, then the remainder (so exactly ``steps`` run)."""
   full, rest = divmod(steps, chunk_steps)

@@ -57,7 +57,7 @@ def common_params(*, seed: Any, alpha: Any, threshold: Any) -> dict[str, Any]:
           "threshold": checks.positive_number("threshold", threshold)}
 
 
-class RobustVAE(RobustEstimator):
+class RobustVAE(model_file.SavedModel, RobustEstimator):
   """The VAE as a nonlinear robust PCA, fitted once and applied to new rows.
 
   ``fit(X)`` standardises the columns of X robustly, trains the VAE on its rows and fixes each
@@ -132,13 +132,9 @@ class RobustVAE(RobustEstimator):
 
   def _engine_settings(self, n: int, d: int, alpha: float, steps: int,
                        config: dict[str, Any]) -> train.Settings:
-    latent_dim, widths = engine.resolve_dims(d, config["latent_dim"], config["hidden_widths"])
-    clip = DEFAULTS.encoder_clip if config["encoder_clip"] is None else config["encoder_clip"]
-    return engine.vae_settings(
-        n, d, latent_dim=latent_dim, steps=steps, alpha=alpha, hidden_widths=widths,
-        batch_size=config["batch_size"], learning_rate=config["learning_rate"],
-        num_latent_samples=config["num_latent_samples"],
-        decoder_variance=config["decoder_variance"], encoder_clip=clip)
+    return engine.network_settings(n, d, alpha, steps, config,
+                                   num_latent_samples=config["num_latent_samples"],
+                                   decoder_variance=config["decoder_variance"])
 
   def _fit_model(self, Z, missing, *, alpha, config, progress):
     n, d = Z.shape
@@ -209,15 +205,6 @@ class RobustVAE(RobustEstimator):
             "decoder_variance": c["decoder_variance"], "encoder_clip": s.encoder_clip,
             "refine_steps": engine.resolve_refine_steps(c["refine_steps"])}
 
-  def save(self, path: str, *, overwrite: bool = False) -> str:
-    """Writes the fitted model to ``path`` (:func:`model_file.save`: missing parent directories
-    are created, an existing file is replaced only with ``overwrite``); returns the path."""
-    return model_file.save(self, path, overwrite=overwrite)
-
-  @classmethod
-  def load(cls, path: str) -> RobustVAE:
-    """Reads a model written by :meth:`save` (:func:`model_file.load`)."""
-    return model_file.load(cls, path)
 
 
 def check_warmup(kl_warmup: int | None, steps: int) -> None:

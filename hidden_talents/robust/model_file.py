@@ -251,3 +251,19 @@ def _check_arrays(settings: train.Settings, flat: dict[str, np.ndarray],
       raise ValueError(f"entry {k!r} has shape {v.shape} and dtype {v.dtype}")
   if not all(np.all(np.isfinite(arrays[k])) for k in ("center", "scale", "residual_scale")):
     raise ValueError("its standardisation is not finite")
+
+
+class SavedModel:
+  """``save`` / ``load`` of a fitted network model (:func:`save`, :func:`load`: one ``.npz``
+  file naming its class); mixed into the estimators that have one."""
+
+  def save(self, path: str, *, overwrite: bool = False) -> str:
+    """Writes the fitted model to ``path`` (:func:`save`: missing parent directories are created,
+    an existing file is replaced only with ``overwrite``); returns the path."""
+    return save(self, path, overwrite=overwrite)
+
+  @classmethod
+  def load(cls, path: str) -> Any:
+    """Reads a model of this class written by :meth:`save` (:func:`load`)."""
+    return load(cls, path)
+
