@@ -32,7 +32,7 @@ import jax
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sweep_bench  # noqa: E402
 
-from hidden_talents import cpu_threefry, train  # noqa: E402
+from hidden_talents import cpu_threefry, runtime, train  # noqa: E402
 
 MATMUL_KINDS = ("dot", "ynn_fusion")
 
@@ -63,6 +63,7 @@ def main() -> None:
   p.add_argument("--repeats", type=int, default=3, help="traced chunks (and untraced, for wall)")
   p.add_argument("--top", type=int, default=15, help="op kinds to print")
   args = p.parse_args()
+  runtime.setup()  # the CPU PRNG lowering the launch scripts and the sweep use
   s = sweep_bench.settings_for(args.sizes, chunk_steps=args.chunk_steps)
   cells = sweep_bench.grid_cells(args.cells)
   fns = train.make_train(s)

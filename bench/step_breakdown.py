@@ -35,7 +35,7 @@ import numpy as np  # noqa: E402
 import optax  # noqa: E402
 
 from bench.sweep_bench import grid_cells, settings_for  # noqa: E402
-from hidden_talents import train  # noqa: E402
+from hidden_talents import runtime, train  # noqa: E402
 from hidden_talents.data import stream  # noqa: E402
 
 
@@ -77,6 +77,7 @@ def main() -> None:
   p.add_argument("--repeats", type=int, default=3)
   p.add_argument("--size", default="quick", choices=["quick", "diagnostic", "paper"])
   a = p.parse_args()
+  runtime.setup()  # the CPU PRNG lowering the launch scripts and the sweep use
   s = settings_for(a.size, chunk_steps=a.chunk_steps)
   fns = train.make_train(s)
   cells = grid_cells(a.cells)

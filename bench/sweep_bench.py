@@ -39,7 +39,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from hidden_talents import sweep, train  # noqa: E402
+from hidden_talents import runtime, sweep, train  # noqa: E402
 from hidden_talents.data import stream  # noqa: E402
 
 # Layer widths (r1, r2): decoder D1(r1)-D2(r2), encoder E1(r2)-E2(r1), as in the sweep's configs.
@@ -472,6 +472,7 @@ def main() -> None:
   p.add_argument("--pairs", type=int, default=3,
                  help="for `xlaflags` and `threefry`: default/variant pairs")
   args = p.parse_args()
+  runtime.setup()  # the CPU PRNG lowering the launch scripts and the sweep use
   for name, v in (("cells", args.cells), ("chunk_steps", args.chunk_steps),
                   ("repeats", args.repeats), ("n", args.n)):
     if v <= 0:

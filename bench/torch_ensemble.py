@@ -2,7 +2,7 @@
 
   python bench/torch_ensemble.py                      # the 12-cell grid, eager
   python bench/torch_ensemble.py --compile            # the same under torch.compile
-  python bench/torch_ensemble.py --preset=quick       # the quick Figure 1 preset's 604 cells
+  python bench/torch_ensemble.py --preset=grid604     # 604 cells on the paper's 10 × 10 grid
   python bench/torch_ensemble.py --check              # losses agree with bench/torch_loop.py?
   python bench/torch_ensemble.py --check --compile --preset=grid12
 

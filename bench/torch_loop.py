@@ -1,7 +1,7 @@
 """The per-cell PyTorch yardstick: one model, one optimiser, one Python step loop per cell.
 
   python bench/torch_loop.py                   # the 12-cell grid of bench/whole_process_bench.py
-  python bench/torch_loop.py --preset=quick    # the quick Figure 1 preset's 604 cells
+  python bench/torch_loop.py --preset=grid604  # 604 cells on the paper's 10 × 10 grid
   python bench/torch_loop.py --preset=tiny --threads=1
 
 Needs torch (not a project dependency; a separate environment, e.g.
@@ -106,8 +106,8 @@ def _grid(models: list[tuple[str, float, float]], kappas, nus) -> tuple[CellSpec
   return tuple(CellSpec(m, c2, k, nu, w, i) for i, (m, c2, k, nu, w) in enumerate(cells))
 
 
-def _quick_cells() -> tuple[CellSpec, ...]:
-  """``launch/configs/phase_transition.py:quick``'s network cells: VAE, VAE with a 1000-step KL
+def _grid604_cells() -> tuple[CellSpec, ...]:
+  """``bench/whole_process_bench.py``'s grid604 network cells: VAE, VAE with a 1000-step KL
   warm-up, AE-ℓ2 and AE-ℓ1 at C2 ∈ {0.1, 10³}, κ ∈ {2, …, 20} × ν ∈ {0.05, …, 0.5}, and the
   four ν = 0 VAE cells of Figure 3 (κ ∈ {2, 8, 14, 20}): 604 cells."""
   models = [("vae", 1.0, 0.0), ("vae_warmup", 1.0, 1000.0), ("ae_l2", 0.1, 0.0),
@@ -122,7 +122,7 @@ PRESETS = {
     # bench/whole_process_bench.py's grid: VAE, AE-ℓ2, AE-ℓ1 (C2 = 0.1) × κ {4, 12} × ν {0.1, 0.3}.
     "grid12": Problem(widths=(100, 200), num_samples=4000, steps=2000, cells=_grid(
         [("vae", 1.0, 0.0), ("ae_l2", 0.1, 0.0), ("ae_l1", 0.1, 0.0)], (4, 12), (0.1, 0.3))),
-    "quick": Problem(widths=(50, 100), num_samples=2000, steps=2000, cells=_quick_cells()),
+    "grid604": Problem(widths=(50, 100), num_samples=2000, steps=2000, cells=_grid604_cells()),
     # For tests: every model kind, seconds on one core.
     "tiny": Problem(widths=(16, 32), num_samples=300, steps=20, batch=50, latent=8, kappa_max=6,
                     cells=_grid([("vae", 1.0, 0.0), ("vae_warmup", 1.0, 10.0), ("ae_l2", 0.1, 0.0),

@@ -5,9 +5,9 @@
   python bench/wall_breakdown.py --grid=quick                # the quick preset (RPCA, Figure 4, …)
   python bench/wall_breakdown.py --grid=tiny                 # seconds; what the tests run
 
-Grids: ``grid12`` and ``quick_nets`` are ``bench/whole_process_bench.py``'s (the 12-cell grid; the
-quick preset's 604 network cells alone), ``quick`` is the whole quick preset (RPCA, Figure 4 and
-the ground-truth check included), ``tiny`` the tiny preset.
+Grids: ``grid12`` and ``grid604`` are ``bench/whole_process_bench.py``'s (the 12-cell grid; 604
+network cells on the paper's 10 × 10 grid), ``quick`` is the whole quick preset, the README's main
+job (RPCA, Figure 4 and the ground-truth check included), ``tiny`` the tiny preset.
 
 The run happens in a child process started the way ``python -m launch.phase_transition`` starts
 (the launch package sets the host device count and the compilation cache before JAX starts:
@@ -51,17 +51,17 @@ COMPILE_EVENTS = {"/jax/core/compile/jaxpr_trace_duration": "tracing",
 
 
 def grid_flags(grid: str) -> list[str]:
-  """The launch flags of a grid (``whole_process_bench.GRIDS`` for grid12 and quick_nets)."""
+  """The launch flags of a grid (``whole_process_bench.GRIDS`` for grid12 and grid604)."""
   if grid == "tiny":
     return list(TINY)
   if grid == "quick":
     return ["--config=launch/configs/phase_transition.py:quick"]
   sys.path.insert(0, BENCH)
   import whole_process_bench
-  return list(whole_process_bench.GRIDS["grid12" if grid == "grid12" else "quick"])
+  return list(whole_process_bench.GRIDS[grid])
 
 
-GRID_NAMES = ("grid12", "quick", "quick_nets", "tiny")
+GRID_NAMES = ("grid12", "quick", "grid604", "tiny")
 
 
 class Clock:

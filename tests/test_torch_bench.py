@@ -110,7 +110,7 @@ def test_ensemble_prints_the_whole_process_numbers(capsys):
 
 
 def test_presets_have_the_cells_of_the_grids_they_name():
-  grid, quick = torch_loop.PRESETS["grid12"], torch_loop.PRESETS["quick"]
+  grid, quick = torch_loop.PRESETS["grid12"], torch_loop.PRESETS["grid604"]
   assert len(grid.cells) == 12 and grid.widths == (100, 200) and grid.num_samples == 4000
   assert len(quick.cells) == 604 and quick.widths == (50, 100) and quick.num_samples == 2000
   assert sum(c.model == "vae_warmup" for c in quick.cells) == 100
