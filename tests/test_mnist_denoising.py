@@ -1,4 +1,5 @@
-"""Figure 5 (App. A) MNIST denoising: tiny end-to-end run, the corruption it uses, config checks."""
+"""Figure 5 (App. A) MNIST denoising: tiny end-to-end run (VAEs, MSE autoencoder, RPCA, RDA), the
+corruption it uses, RDA's budget rule, config checks."""
 
 from __future__ import annotations
 
@@ -12,12 +13,15 @@ import pytest
 
 from hidden_talents import io
 from hidden_talents.experiments import mnist_denoising, reproduce
+from hidden_talents.robust.autoencoder import RobustRDA
 from launch.configs.mnist_denoising import get_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-@pytest.mark.slow  # end to end, 25–65 s: CI runs it with -m slow
+# End to end, 35 s on 2 cores (3.5 min where another job contends with OpenBLAS's threads,
+# which RPCA's eigh uses): CI runs it with -m slow.
+@pytest.mark.slow
 def test_tiny_end_to_end_via_launch_script(tmp_path):
   workdir = str(tmp_path / "run")
   cmd = [sys.executable, "-m", "launch.mnist_denoising",
@@ -51,7 +55,7 @@ def test_tiny_end_to_end_via_launch_script(tmp_path):
   assert set(summary["nmse"]) == {"0.1", "0.4"}
   v = dvs[1]
   assert set(summary["nmse"]["0.1"]) == {"vae_tau1", "vae_tau5", f"vae_tau1_{v}", f"vae_tau5_{v}",
-                                         "mse_ae", "rpca", "input"}
+                                         "mse_ae", "rpca", "rda", "input"}
   assert set(summary["converged_fraction"]) == {"vae_tau1", "vae_tau5", f"vae_tau1_{v}",
                                                 f"vae_tau5_{v}", "mse_ae"}
   np.testing.assert_allclose(summary["nmse"]["0.4"][f"vae_tau5_{v}"], res["vae_nmse"][1, 1, 1])
@@ -60,9 +64,57 @@ def test_tiny_end_to_end_via_launch_script(tmp_path):
   assert len(verdicts) == 5
   assert sum(v in x.claim for x in verdicts) == 2
   assert all(x.converged is not None for x in verdicts)
-  # A re-run reuses the finished sweeps and cached parts, and gives the same numbers.
+  rda_mean = np.mean(res["rda_nmse"])
+  assert sum(f"RDA {rda_mean:.3g}" in x.measured for x in verdicts) == 4  # the VAE-vs-RPCA ones
+  _check_rda(config, res, summary, clean)
+  # A re-run reuses the finished sweeps and cached parts (RDA's per level files untouched), and
+  # gives the same numbers.
+  rda_files = [os.path.join(workdir, f"rda_nu{nu:g}.npz") for nu in config.nus]
+  stamps = [os.stat(p).st_mtime_ns for p in rda_files]
   again = mnist_denoising.run(config, workdir)
   assert again["nmse"] == summary["nmse"]
+  assert [os.stat(p).st_mtime_ns for p in rda_files] == stamps
+
+
+def _check_rda(config, res, summary, clean):
+  """RDA's arrays and summary keys, and its NMSE is that of its own reconstruction: the library's
+  RobustRDA with the experiment's arguments, fitted here on the first level's X, gives it."""
+  B = len(config.nus)
+  outer, steps = mnist_denoising.rda_plan(config)
+  assert (outer, steps) == (2, 80)  # the tiny preset: 2 outer iterations of one 40-step chunk
+  for name in ("rda_nmse", "rda_outer_iterations", "rda_converged", "rda_steps", "rda_steps_run",
+               "rda_lam", "rda_seconds"):
+    assert res[name].shape == (B,), name
+  assert np.all(np.isfinite(res["rda_nmse"])) and np.all(res["rda_nmse"] > 0)
+  np.testing.assert_array_equal(res["rda_outer_iterations"], outer)  # the stall test needs 2
+  np.testing.assert_array_equal(res["rda_steps"], steps)
+  np.testing.assert_array_equal(res["rda_steps_run"], steps)
+  assert res["rda_converged"].dtype == bool
+  np.testing.assert_array_equal(res["rda_lam"], 0.25)  # rda_lam = 0: the library's default
+  assert res["rda_criterion"].shape == (B, outer) and np.all(np.isfinite(res["rda_criterion"]))
+  # Its own line, not a copy of another method's.
+  for other in ("mse_ae_nmse", "rpca_nmse", "input_nmse"):
+    assert not np.allclose(res["rda_nmse"], res[other]), other
+  for j, nu in enumerate(config.nus):
+    assert summary["nmse"][f"{nu:g}"]["rda"] == pytest.approx(float(res["rda_nmse"][j]))
+  vae, v = res["vae_nmse"], config.decoder_variances[1]
+  assert summary["frac_levels_vae_better_than_rda"] == {
+      key: float(np.mean(vae[k, i] < res["rda_nmse"]))
+      for k, i, key in ((0, 0, "tau1"), (0, 1, "tau5"), (1, 0, f"tau1_{v}"), (1, 1, f"tau5_{v}"))}
+  rda = summary["rda"]
+  assert rda["lam_robust_sds"] == 0.25 and rda["steps"] == steps
+  assert rda["outer_iterations"] == {f"{nu:g}": outer for nu in config.nus}
+  assert set(rda["criterion_stalled"]) == set(rda["fit_seconds"]) == set(summary["nmse"])
+  assert summary["rda_seconds"] > 0
+  # The same arguments, written out here: widths, κ, batch, learning rate, seed, steps, outer.
+  _, cells = mnist_denoising.corruption_cells(config)
+  X = mnist_denoising.corrupted_data(mnist_denoising.settings_from_config(config, 1), cells,
+                                     clean)[0][0]
+  est = RobustRDA(latent_dim=8, hidden_widths=(16, 32), steps=40, outer_iterations=2,
+                  batch_size=50, learning_rate=1e-3, seed=0)
+  L = est.fit_transform(X).L
+  direct = np.sum((clean - L) ** 2) / np.sum(clean.astype(np.float64) ** 2)
+  np.testing.assert_allclose(res["rda_nmse"][0], direct, rtol=1e-4)
 
 
 def test_corruption_matches_app_a():
@@ -100,7 +152,8 @@ def test_corruption_matches_app_a():
     ("hidden_widths", ()), ("hidden_widths", (16, 0)), ("batch_size", 1000), ("alpha", 0.0),
     ("learning_rate", float("nan")), ("weight_decay", -1.0), ("spectrum_num_images", -1),
     ("decoder_variances", ()), ("decoder_variances", ("optimal", "diagonal")),
-    ("decoder_variances", ("learned", "learned"))])
+    ("decoder_variances", ("learned", "learned")), ("rda_lam", -1.0),
+    ("rda_outer_iterations", -1), ("num_images", 700)])
 def test_bad_config_raises_before_writing(tmp_path, field, value):
   config = get_config("tiny")
   config[field] = value
@@ -119,11 +172,29 @@ def test_bad_rpca_config_raises():
       mnist_denoising.validate(config)
 
 
+def test_rda_plan_keeps_the_budget():
+  """0 outer iterations = the most, up to the library's 20, that share num_steps' whole 250-step
+  chunks evenly: the budget is num_steps; an explicit count trains at least one chunk each."""
+  config = get_config("tiny")
+  cases = {(2000, 0): (8, 2000), (140_000, 0): (20, 140_000), (1000, 0): (4, 1000),
+           (100, 0): (1, 100), (6000, 0): (12, 6000), (5250, 0): (7, 5250), (40, 2): (2, 80),
+           (2000, 4): (4, 2000)}
+  for (steps, outer), plan in cases.items():
+    config.num_steps, config.rda_outer_iterations = steps, outer
+    assert mnist_denoising.rda_plan(config) == plan, (steps, outer)
+  # RDA needs as many digits as pixels; without RDA a few digits are fine.
+  config = get_config("tiny")
+  config.num_images, config.rda = 100, False
+  mnist_denoising.validate(config)
+
+
 def test_presets():
   for preset in ("quick", "paper", "tiny"):
     mnist_denoising.validate(get_config(preset))
   paper = get_config("paper")
   assert paper.num_images == 70_000 and tuple(paper.hidden_widths) == (250, 500, 1000)
   assert paper.latent_dim == 30 and tuple(paper.taus) == (1, 5)
+  assert all(get_config(p).rda for p in ("quick", "paper", "tiny"))
+  assert mnist_denoising.rda_plan(get_config("quick")) == (8, 2000)
   with pytest.raises(ValueError):
     get_config("nope")

@@ -1,4 +1,5 @@
-"""Figure 5 (App. A): denoising MNIST digits corrupted by uniform outliers, VAE vs convex RPCA.
+"""Figure 5 (App. A): denoising MNIST digits corrupted by uniform outliers, VAE vs convex RPCA,
+with the robust deep autoencoder (RDA) beside them.
 
 (a) The singular value spectrum of the MNIST data matrix (n × 784, pixels in [0, 1]).
 (b) NMSE (eq. 20) recovering the clean digits L from X, where a fraction ν ∈ {5 %, …, 50 %} of the
@@ -16,6 +17,22 @@ reference lines show whether a model removes outliers or just blurs: the corrupt
 nothing) and a plain MSE autoencoder (``mse_ae``: Σz = 0, C2 = 0, one shared learned decoder
 variance, so its μx minimises the squared error) trained on the same X.
 
+RDA (``config.rda``; Zhou & Paffenroth, "Anomaly Detection with Robust Deep Autoencoders", KDD
+2017), the nonlinear robust PCA peer: the library's estimator
+:class:`hidden_talents.robust.RobustRDA` fitted on each level's X (the matrix RPCA is solved on)
+with this experiment's network widths, latent size, batch size, learning rate, seed and number of
+Adam steps, so its training budget equals one VAE's and the MSE autoencoder's: the steps are
+shared out evenly over at most ``Defaults.rda_outer`` outer iterations in whole compiled chunks
+(``rda_plan``; the quick preset's 2000 steps make 8 outer iterations of 250). Its L̂, back in
+pixel units, is scored against the clean digits by the same NMSE (eq. 20, over all rows) as the
+other methods. What differs from the VAEs and the MSE autoencoder, plainly: those train on the
+pixel values in [0, 1]; RDA, like every method of the user tool, first standardises each pixel
+column robustly (centred on its median, divided by 1.4826·MAD, or by the column's standard
+deviation where the MAD is 0, as it is for the mostly-black border pixels), winsorises the
+encoder's input at ±``Defaults.encoder_clip`` robust SDs, takes α by the tool's tie rule, and
+thresholds S at λ robust column SDs (``Defaults.rda_lam`` unless ``config.rda_lam``). It is the
+tool a user would run on this matrix, not a VAE retrained on RDA's loss.
+
 Optimisation note (measured, quick sizes, 2000 digits, 1000 steps): with pixels in [0, 1] and
 α = 10⁻² the VAE collapses to its prior (Σ σz² − log σz² = κ, μx the same image for every input,
 NMSE ≈ 0.93 at ν = 0.1 and 0.3): once a digit pixel's residual exceeds √α its cost is
@@ -25,11 +42,14 @@ learning rate (10⁻⁴), α = 0.03 or annealing α from 1 to 10⁻² did not pr
 σz² = e⁻⁴ was the best setting tried (NMSE 0.54 / 0.60), and is the quick preset's.
 
 ``run(config, workdir)`` writes ``config.json``, ``results.npz``, ``summary.json`` and
-``fig5_mnist_denoising.png``; finished sweeps and the RPCA/spectrum parts are reused on re-run.
+``fig5_mnist_denoising.png``; finished sweeps and the RPCA, RDA (per level) and spectrum parts
+are reused on re-run.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import os
 import sys
 import time
@@ -43,6 +63,7 @@ from hidden_talents import baselines, checks, io, metrics, rpca, sweep, train
 from hidden_talents.data import mnist, stream
 from hidden_talents.experiments import learning
 from hidden_talents.objectives.unified import DECODER_VARIANCES
+from hidden_talents.robust import settings as robust_settings
 
 PIXEL_MAX = 255.0
 
@@ -78,6 +99,13 @@ def validate(config) -> None:
   checks.one_of("rpca.svt", config.rpca.svt, rpca.SVT_METHODS)
   checks.open_fraction("rpca.tol", config.rpca.tol)
   checks.integer("seed", config.seed)
+  checks.nonnegative_number("rda_lam (robust SDs; 0 = the library's default)", config.rda_lam)
+  checks.nonnegative_int("rda_outer_iterations (0 = the budget rule)",
+                         config.rda_outer_iterations)
+  if config.rda and n < mnist.NUM_PIXELS:
+    raise ValueError(f"num_images = {n} is below the {mnist.NUM_PIXELS} pixels: RDA (rda = True) "
+                     "learns from the rows and needs at least as many digits as pixels; pass "
+                     f"num_images >= {mnist.NUM_PIXELS} or rda = False")
 
 
 def load_digits(num_images: int) -> np.ndarray:
@@ -138,9 +166,88 @@ def rpca_nmse(X: np.ndarray, clean: np.ndarray, config) -> dict[str, np.ndarray]
           "rpca_converged": base.converged, "rpca_lam_factors": base.lam_factors}
 
 
+def rda_plan(config) -> tuple[int, int]:
+  """(outer iterations, Adam steps in all) of RDA for ``config``.
+
+  RobustRDA trains each outer iteration for the same whole number of compiled chunks of
+  c = min(``Defaults.chunk_steps``, ``num_steps``) steps. ``rda_outer_iterations`` = 0: the largest
+  number of outer iterations, up to ``Defaults.rda_outer``, that divides the num_steps // c chunks
+  evenly, so the budget is ``num_steps`` (less its remainder, when c does not divide it). A count
+  given explicitly is used as it is and may train more steps than ``num_steps``: at least one
+  chunk per outer iteration.
+  """
+  steps = int(config.num_steps)
+  chunk = min(robust_settings.defaults().chunk_steps, steps)
+  chunks = steps // chunk
+  outer = int(config.rda_outer_iterations) or max(
+      k for k in range(1, min(robust_settings.defaults().rda_outer, chunks) + 1)
+      if chunks % k == 0)
+  inner = max(chunk, (steps // outer) // chunk * chunk)
+  return outer, outer * inner
+
+
+def rda_estimator(config):
+  """The library's RobustRDA with the experiment's networks, optimiser, seed and budget."""
+  from hidden_talents.robust.autoencoder import RobustRDA
+
+  outer, _ = rda_plan(config)
+  return RobustRDA(lam=float(config.rda_lam) or None, latent_dim=int(config.latent_dim),
+                   hidden_widths=tuple(int(w) for w in config.hidden_widths),
+                   steps=int(config.num_steps), outer_iterations=outer,
+                   batch_size=int(config.batch_size), learning_rate=float(config.learning_rate),
+                   seed=int(config.seed))
+
+
+def rda_level(X: np.ndarray, clean: np.ndarray, config) -> dict[str, np.ndarray]:
+  """RobustRDA fitted on one level's corrupted digits X (pixel units); NMSE (eq. 20) of its L̂
+  against the clean digits, its outer iterations, whether its criterion stalled, and the steps."""
+  t0 = time.time()
+  est = rda_estimator(config)
+  dec = est.fit_transform(X)
+  info = est.fit_info_
+  return {"nmse": np.float64(float(metrics.nmse(clean, dec.L.astype(np.float32)))),
+          "outer_iterations": np.int64(info["outer_iterations"]),
+          "converged": np.bool_(info["criterion_stalled"]),
+          "criterion": np.asarray(info["criterion_history"], np.float64),
+          "steps": np.int64(info["steps"]), "steps_run": np.int64(info["steps_run"]),
+          "lam": np.float64(est.lam_), "seconds": np.float64(time.time() - t0)}
+
+
+def _padded(rows: list[np.ndarray]) -> np.ndarray:
+  """Ragged 1-D rows as one (len(rows), longest) float array, NaN-padded."""
+  out = np.full((len(rows), max(len(r) for r in rows)), np.nan)
+  for i, r in enumerate(rows):
+    out[i, :len(r)] = r
+  return out
+
+
+def _rda(config, corrupted, clean: np.ndarray, workdir: str) -> dict[str, Any]:
+  """RDA on every level's X, each level cached by what it depends on (the digits, ν, seed, the
+  networks, optimiser and budget, the RDA fields and the library's defaults), so a re-run or a
+  resumed run skips the finished levels. ``corrupted()`` gives every level's X."""
+  fields = ("num_images", "seed", "latent_dim", "hidden_widths", "batch_size", "learning_rate",
+            "num_steps", "rda_lam", "rda_outer_iterations")
+  base = io.config_hash({**{f: config[f] for f in fields},
+                         "defaults": dataclasses.asdict(robust_settings.defaults())})
+  levels = []
+  for j, nu in enumerate(config.nus):
+    key = io.config_hash({"base": base, "nu": float(nu)})
+    levels.append(io.cached_npz(workdir, f"rda_nu{float(nu):g}", key,
+                                lambda j=j: rda_level(corrupted()[j], clean, config)))
+    r = levels[-1]
+    print(f"[mnist_denoising] RDA ν = {float(nu):g}: NMSE {float(r['nmse']):.4g}, "
+          f"{int(r['outer_iterations'])} outer iterations, {float(r['seconds']):.0f} s",
+          file=sys.stderr)
+  col = lambda name: np.stack([r[name] for r in levels])  # noqa: E731
+  return {"rda_nmse": col("nmse"), "rda_outer_iterations": col("outer_iterations"),
+          "rda_converged": col("converged"), "rda_steps": col("steps"),
+          "rda_steps_run": col("steps_run"), "rda_lam": col("lam"), "rda_seconds": col("seconds"),
+          "rda_criterion": _padded([r["criterion"] for r in levels])}
+
+
 def plot_figure5(results: dict[str, np.ndarray], path: str) -> None:
   """(a) singular value spectrum, (b) NMSE vs % corrupted pixels for each VAE (decoder variance,
-  τ), RPCA, the MSE autoencoder and the corrupted input."""
+  τ), RPCA, RDA, the MSE autoencoder and the corrupted input."""
   import matplotlib
 
   matplotlib.use("Agg")
@@ -157,6 +264,9 @@ def plot_figure5(results: dict[str, np.ndarray], path: str) -> None:
       ax[1].plot(pct, err, "o-" if k == 0 else "^--",
                  label=f"VAE, τ = {int(tau)}, Σx {dv}" + (" (paper)" if dv == "optimal" else ""))
   ax[1].plot(pct, results["rpca_nmse"], "s-", color="black", label="RPCA (convex)")
+  if "rda_nmse" in results:
+    ax[1].plot(pct, results["rda_nmse"], "D-", color="tab:purple",
+               label=f"RDA (robust deep AE, λ = {float(results['rda_lam'][0]):g} robust SDs)")
   if "mse_ae_nmse" in results:
     ax[1].plot(pct, results["mse_ae_nmse"], "x-.", color="tab:brown",
                label="MSE autoencoder (reference)")
@@ -219,12 +329,12 @@ def _train_vaes(config, cells, clean, workdir: str) -> tuple[dict[str, Any], dic
   return results, book
 
 
-def _rpca_and_spectrum(config, cells, clean, workdir: str) -> dict[str, Any]:
-  """RPCA at its best λ per ν (cached by the data it depends on) and the digits' spectrum."""
+def _rpca_and_spectrum(config, corrupted, clean, workdir: str) -> dict[str, Any]:
+  """RPCA at its best λ per ν (cached by the data it depends on) and the digits' spectrum.
+  ``corrupted()`` gives every level's X."""
   rpca_key = io.config_hash(config, ("num_images", "nus", "seed", "rpca"))
   t_rpca = time.time()
-  rp = io.cached_npz(workdir, "rpca", rpca_key, lambda: rpca_nmse(
-      corrupted_data(settings_from_config(config, 1), cells, clean)[0], clean, config))
+  rp = io.cached_npz(workdir, "rpca", rpca_key, lambda: rpca_nmse(corrupted(), clean, config))
   out = dict(rp, rpca_seconds=np.float64(time.time() - t_rpca))
   best, arg = metrics.best_over(rp["rpca_nmse_by_lam"].T)  # a diverged λ (NaN) never wins
   out["rpca_nmse"] = best
@@ -256,6 +366,8 @@ def summarize(results: dict, config) -> dict[str, Any]:
     row = {name: float(vae[k, i, j]) for k, i, name in names}
     if "mse_ae_nmse" in results:
       row["mse_ae"] = float(results["mse_ae_nmse"][j])
+    if "rda_nmse" in results:
+      row["rda"] = float(results["rda_nmse"][j])
     row.update(rpca=float(rpca[j]), input=float(results["input_nmse"][j]))
     table[f"{nu:g}"] = row
   summary["nmse"] = table
@@ -265,6 +377,21 @@ def summarize(results: dict, config) -> dict[str, Any]:
     summary["frac_levels_vae_better_than_mse_ae"] = {
         name.removeprefix("vae_"): float(np.mean(vae[k, i] < results["mse_ae_nmse"]))
         for k, i, name in names}
+  if "rda_nmse" in results:
+    summary["frac_levels_vae_better_than_rda"] = {
+        name.removeprefix("vae_"): float(np.mean(vae[k, i] < results["rda_nmse"]))
+        for k, i, name in names}
+    summary["rda"] = {
+        "lam_robust_sds": float(results["rda_lam"][0]),
+        "steps": int(results["rda_steps"][0]),
+        "outer_iterations": {f"{nu:g}": int(v) for nu, v in
+                             zip(nus, results["rda_outer_iterations"], strict=True)},
+        "criterion_stalled": {f"{nu:g}": bool(v) for nu, v in
+                              zip(nus, results["rda_converged"], strict=True)},
+        "steps_run": {f"{nu:g}": int(v) for nu, v in
+                      zip(nus, results["rda_steps_run"], strict=True)},
+        "fit_seconds": {f"{nu:g}": float(v) for nu, v in
+                        zip(nus, results["rda_seconds"], strict=True)}}
   if 1 in taus and 5 in taus:
     i1, i5 = taus.index(1), taus.index(5)
     for k, dv in enumerate(dvs):
@@ -275,7 +402,7 @@ def summarize(results: dict, config) -> dict[str, Any]:
 
 def run(config, workdir: str) -> dict:
   """Runs Figure 5 for ``config`` (``launch/configs/mnist_denoising.py``): train the VAEs (and
-  the MSE autoencoder) → RPCA and the spectrum → summarize → plot."""
+  the MSE autoencoder) → RPCA and the spectrum → RDA → summarize → plot."""
   validate(config)
   clean = load_digits(int(config.num_images))  # before anything is written: fails if no MNIST
   t0 = time.time()
@@ -291,12 +418,21 @@ def run(config, workdir: str) -> dict:
                        title="MNIST denoising: NMSE on the evaluation subset",
                        references={f"ν={nu:g}": float(v)
                                    for nu, v in zip(nus, results["input_nmse"])})
-  baselines = _rpca_and_spectrum(config, cells, clean, workdir)
+  # Every level's X, materialised once and only if a cached part is missing.
+  corrupted = functools.cache(
+      lambda: corrupted_data(settings_from_config(config, 1), cells, clean)[0])
+  baselines = _rpca_and_spectrum(config, corrupted, clean, workdir)
   rpca_seconds = float(baselines.pop("rpca_seconds"))
   results.update(baselines)
+  timing = {}
+  if config.rda:
+    t_rda = time.time()
+    results.update(_rda(config, corrupted, clean, workdir))
+    timing["rda_seconds"] = time.time() - t_rda  # this run's; results' rda_seconds per fit
   summary = summarize(results, config)
   summary.update(converged_fraction=book["converged"], vae_train_seconds=book["seconds"],
                  rpca_seconds=rpca_seconds, wall_seconds=time.time() - t0,
+                 **timing,
                  devices=[str(d) for d in jax.devices()],  # of every process
                  processes=jax.process_count())
   io.atomic_write_npz(os.path.join(workdir, "results.npz"), results)
