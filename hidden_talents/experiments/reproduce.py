@@ -284,7 +284,8 @@ def _mnist_denoising(s: dict) -> list[Verdict]:
     out.append(Verdict(f"Figure 5b: the VAE recovers clean digits with lower NMSE than RPCA{how}",
                        f"VAE {key} better at {100 * better:.0f} % of {len(nm)} corruption levels; "
                        f"mean NMSE VAE {key} {mean[m]:.3g}, RPCA {mean['rpca']:.3g}"
-                       + (f", MSE autoencoder {mean['mse_ae']:.3g}" if "mse_ae" in mean else ""),
+                       + (f", MSE autoencoder {mean['mse_ae']:.3g}" if "mse_ae" in mean else "")
+                       + (f", RDA {mean['rda']:.3g}" if "rda" in mean else ""),
                        better > 0.5, converged=_converged(s, models=[m])))
   t5 = s.get("frac_levels_tau5_better_than_tau1")
   if t5 is not None and "vae_tau5" in mean and "vae_tau1" in mean:
