@@ -1,4 +1,4 @@
-"""How far the Sec. 5.1 ground-truth L is from low rank, by generator width (issue 14, §3).
+"""How far the Sec. 5.1 ground-truth L is from low rank, by generator width.
 
 For generator widths from the quick preset's up to the paper's 1000/2000, and κ ∈ {4, 12, 20}:
 the fraction of ‖L‖²_F outside L's top-k singular values (k = κ, 25, 50) for n samples of the

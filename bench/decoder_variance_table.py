@@ -1,5 +1,5 @@
 """Why a VAE on MNIST collapses or not: the data term of three reconstructions under each decoder
-variance model (issue 15, "Also measure").
+variance model.
 
 On the first ``--n`` MNIST digits (pixels / 255 ∈ [0, 1]) and for each floor α, the data term per
 digit Σⱼ (u/γⱼ + log γⱼ), u = (x − μx)² (eq. 2 up to constants, paper units), of

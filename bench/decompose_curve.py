@@ -1,6 +1,6 @@
 """Learning curve of ``decompose``'s VAE on a bench case: NMSE against the clean data as it trains.
 
-The diagnostics behind BENCHMARKS.md's "MNIST: more rows, and steps that grow with them" (issue 16):
+The diagnostics behind BENCHMARKS.md's learning curves of the step default:
 every ``--every`` steps it prints the chunk's training loss, the NMSE (eq. 20) of the fitted rows
 against the clean L and, with ``--holdout`` > 0, the VAE objective (β = 1) and the NMSE of rows
 held out of the fit (a candidate early-stopping signal). ``--nu=0`` trains on the clean rows (the

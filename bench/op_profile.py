@@ -1,4 +1,4 @@
-"""Where a sweep chunk's time goes, op by op: JAX's profiler on one compiled chunk (issue 17).
+"""Where a sweep chunk's time goes, op by op: JAX's profiler on one compiled chunk.
 
   python bench/op_profile.py --cells=30 --chunk_steps=50 --sizes=quick
   HT_THREEFRY=rolled python bench/op_profile.py   # JAX's own CPU lowering of the PRNG

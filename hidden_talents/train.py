@@ -114,7 +114,7 @@ class Settings:
   # Encoder input winsorised to [−c, c] (the data term still sees the raw x); 0 = off (the paper's,
   # bit-identical). ``decompose`` sets it: robust standardisation of a column with an atom (half
   # its entries exactly 0) has a MAD near 0, its other entries sit 10³–10⁴ robust SDs out, and
-  # an encoder fed those blows up the KL term (loss spikes of 10⁶; BENCHMARKS.md, issue 16).
+  # an encoder fed those blows up the KL term (loss spikes of 10⁶; BENCHMARKS.md).
   encoder_clip: float = 0.0
 
   def __post_init__(self):

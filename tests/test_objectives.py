@@ -1,4 +1,4 @@
-"""The paper's objectives against independent references (issue 2, tests 1–7)."""
+"""The paper's objectives against independent references."""
 
 import jax
 import jax.numpy as jnp

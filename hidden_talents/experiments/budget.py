@@ -1,4 +1,4 @@
-"""The budget study's report (issue 14): NMSE vs training budget for every model of a finished
+"""The study report: NMSE vs training budget for every model of a finished
 ``phase_transition`` run, and the ordering of the models at each budget.
 
 ``report(results, summary)`` is pure (numbers in, markdown out): per (κ, ν) a table of NMSE at a

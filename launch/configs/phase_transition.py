@@ -191,7 +191,7 @@ def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
     c.logvar_bias_init = 0.0
     c.c2_values = (0.1, 1.0, 10.0, 100.0, 1000.0)
   elif preset == "budget":
-    # The budget study (issue 14): a few (κ, ν) cells trained ~50× longer than quick, with more
+    # The budget study: a few (κ, ν) cells trained ~50× longer than quick, with more
     # samples, both VAEs and the AEs at C2 ∈ {0, 0.1, 1, 10³}; learning curves and refit objectives.
     # About an hour on 2 CPU cores; run it in the background with its log in the workdir:
     #   nohup python -m launch.phase_transition --config=launch/configs/phase_transition.py:budget \

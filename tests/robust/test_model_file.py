@@ -124,7 +124,7 @@ def test_corrupt_or_foreign_files_are_refused(fitted, tmp_path):
 
 def test_files_without_the_newer_settings_load_as_trained(fitted, tmp_path):
   """A model file written before kl_warmup / decoder_variance existed was trained without a
-  warm-up and with the optimised-out Σx: it loads as such, whatever today's defaults are."""
+  warm-up and with the optimised-out Σx: it loads as such, whatever the current defaults are."""
   X, _, _ = fitted
   old = ht.RobustVAE(**{**KW, "kl_warmup": 0, "decoder_variance": "optimal"}).fit(X)
   good = str(tmp_path / "new.npz")
