@@ -122,3 +122,28 @@ def test_row_penalty_and_the_shortcut():
   assert np.isfinite(float(metrics.nmse(L, res.L)))
   params = RobustRDA(**KW).get_params()
   assert params["penalty"] == "l1" and RobustRDA(**params).get_params() == params
+
+
+def test_squared_loss_targets_are_winsorised_at_the_encoder_clip(monkeypatch):
+  """A column with an atom at its median (half its entries 0) has a tiny robust scale, so its
+  other entries sit 10³–10⁴ robust SDs out; the autoencoder's squared loss sees them clipped at
+  ±encoder_clip (missing entries stay missing), the proximal step the raw residual."""
+  X, _ = circle(200, seed=0, nu=0.0)
+  X[:100, 0] = 0.0
+  X[100:, 0] = np.linspace(1e-6, 1.0, 100) + 1e-4  # its MAD ~1e-6: entries up to ~10⁵ SDs out
+  missing = np.zeros(X.shape, bool)
+  missing[5, 2] = True
+  seen = []
+  run_steps = engine.run_steps
+
+  def spy(settings, state, cell, Z, steps, bar=None):
+    seen.append(np.array(Z))
+    return run_steps(settings, state, cell, Z, steps, bar)
+
+  monkeypatch.setattr(engine, "run_steps", spy)
+  model = RobustRDA(**{**KW, "encoder_clip": 5.0}).fit(X, missing=missing)
+  assert model.n_samples_fit_ == 200 and len(seen) == model.fit_info_["outer_iterations"]
+  assert all(np.nanmax(np.abs(z)) <= 5.0 for z in seen)
+  assert all(np.isnan(z[5, 2]) and np.isnan(z).sum() == 1 for z in seen)
+  Z = (np.where(missing, 0.0, X) - model.center_) / model.scale_
+  assert np.abs(Z[:, 0]).max() > 1e3  # the column really is that far out
