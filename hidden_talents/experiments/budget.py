@@ -62,6 +62,14 @@ def medians_by_budget(results: dict, at: list[int]) -> dict[str, dict[int, float
   return out
 
 
+def trained_pairs(results: dict) -> list[tuple[int, float]]:
+  """The (κ, ν) cells of the grid that were trained, in grid order (every pair of kappas × nus,
+  or the run's ``cells``)."""
+  have = {(int(k), float(v)) for k, v in zip(results["cell_kappa"], results["cell_nu"])}
+  return [(int(k), float(v)) for k in results["kappas"] for v in results["nus"]
+          if (int(k), float(v)) in have]
+
+
 def report(results: dict, summary: dict) -> str:
   """Markdown: medians by budget, the per-cell table, convergence and the objective test."""
   steps = np.asarray(results["curve_steps"])
@@ -86,31 +94,31 @@ def report(results: dict, summary: dict) -> str:
   lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
   pos = {(str(m), float(c), int(k), float(v)): j for j, (m, c, k, v) in enumerate(zip(
       results["cell_model"], results["cell_c2"], results["cell_kappa"], results["cell_nu"]))}
-  for a, k in enumerate(results["kappas"]):
-    for b, v in enumerate(results["nus"]):
-      row = [f"{int(k)}", f"{float(v):g}", f"{results['input_nmse'][a, b]:.3f}"]
-      for m, c in series:
-        j = pos.get((m, c, int(k), float(v)))
-        if j is None:
-          row.append("")
-          continue
-        star = "" if results["cell_converged"][j] else "*"
-        row.append(f"{results['cell_nmse'][j]:.4f}{star}")
-      if "rpca_nmse" in results:
-        row.append(f"{results['rpca_nmse'][a, b]:.4f}")
-      lines.append("| " + " | ".join(row) + " |")
+  kappas, nus = list(results["kappas"]), list(results["nus"])
+  for k, v in trained_pairs(results):
+    a, b = kappas.index(k), nus.index(v)
+    row = [f"{int(k)}", f"{float(v):g}", f"{results['input_nmse'][a, b]:.3f}"]
+    for m, c in series:
+      j = pos.get((m, c, int(k), float(v)))
+      if j is None:
+        row.append("")
+        continue
+      star = "" if results["cell_converged"][j] else "*"
+      row.append(f"{results['cell_nmse'][j]:.4f}{star}")
+    if "rpca_nmse" in results:
+      row.append(f"{results['rpca_nmse'][a, b]:.4f}")
+    lines.append("| " + " | ".join(row) + " |")
   if "cell_vae_objective_refit" in results:
     lines += ["", "## VAE objective per sample (eq. 2, Σx optimised out; log σz² head refit) "
               "vs NMSE", "", "| κ | ν | " + " | ".join(_name(m, c) for m, c in series) + " |",
               "|---|---|" + "---|" * len(series)]
-    for k in results["kappas"]:
-      for v in results["nus"]:
-        row = [f"{int(k)}", f"{float(v):g}"]
-        for m, c in series:
-          j = pos.get((m, c, int(k), float(v)))
-          obj = results["cell_vae_objective_refit"]
-          row.append("" if j is None else f"{obj[j]:.1f} ({results['cell_nmse'][j]:.3f})")
-        lines.append("| " + " | ".join(row) + " |")
+    for k, v in trained_pairs(results):
+      row = [f"{int(k)}", f"{float(v):g}"]
+      for m, c in series:
+        j = pos.get((m, c, int(k), float(v)))
+        obj = results["cell_vae_objective_refit"]
+        row.append("" if j is None else f"{obj[j]:.1f} ({results['cell_nmse'][j]:.3f})")
+      lines.append("| " + " | ".join(row) + " |")
     t = summary.get("vae_objective_test")
     if t:
       lines += ["", f"Lower VAE objective ⇔ lower NMSE (VAE vs each AE at its best C2): "
