@@ -211,7 +211,9 @@ _NUM_VERDICTS = {"affine_theory": 4, "rpca_phase_transition": 1, "phase_transiti
 # Keys a verdict may look up and not find: the older names _linear falls back to (success_cells
 # and pcp are read first), and the decoder-variance variant tiny mnist_pruning does not train.
 _OPTIONAL_KEYS = {"linear_phase_transition": {"success_region_size", "rpca"},
-                  "mnist_pruning": {"vae_shared_nonzero_mean"}}
+                  "mnist_pruning": {"vae_shared_nonzero_mean"},
+                  # Written only when the networks' widths differ from the generator's.
+                  "phase_transition": {"gt_encoder_rel_error_max_network_widths"}}
 
 
 def _check_verdicts_of_real_summaries(wd: str, s: dict) -> None:
