@@ -20,8 +20,8 @@ Presets (``--config=launch/configs/phase_transition.py:<preset>``):
   control.
 * ``budget`` — the budget study: κ ∈ {4, 12, 20} × ν ∈ {0.2, 0.4}, n = 20 000, 10⁵ steps, VAE
   with and without KL warm-up, AEs at C2 ∈ {0, 0.1, 1, 10³}, RPCA; learning curves and every
-  solution's VAE objective. About an hour on 2 CPU cores (README, "Does the VAE beat the
-  autoencoders?").
+  solution's VAE objective. About 100 min on 2 CPU cores (docs/results.md, "Figure 1 at matched
+  capacity", last paragraph: its networks are 20× narrower than its generator).
 * ``matched`` — the matched-capacity study, Stage 1: networks that *contain* the generator, as
   Sec. 5.1 builds them (generator z(κ)-D1(100)-D2(200)-l(100) = the networks' decoder, and their
   encoder x-E1(200)-E2(100)-μz(50) its mirror), κ ∈ {4, 12, 20} × ν ∈ {0.1, 0.3, 0.45},
@@ -30,8 +30,8 @@ Presets (``--config=launch/configs/phase_transition.py:<preset>``):
   the first 4000 steps, AE-ℓ2 at C2 ∈ {0, 0.1, 1, 10}, AE-ℓ1 at C2 ∈ {0.1, 1}, RPCA; every
   network from the same data, initialisation, batches and schedule. The VAEs' log σz² head starts
   at −4 (σz² ≈ 0.02), this project's CPU-scale choice; the paper's (flax's default, 0) is checked
-  on two cells with ``--config.logvar_bias_init=0``. About 35 min on 2 idle CPU cores; run it in
-  the background with its log in the workdir:
+  on two cells with ``--config.logvar_bias_init=0``. 90 min on 2 CPU cores at load average 4–6;
+  run it in the background with its log in the workdir:
       nohup python -m launch.phase_transition --config=launch/configs/phase_transition.py:matched \
           --workdir=runs/matched > runs/matched.log 2>&1 &
   Stage 2 is the same preset at the wider matched widths 250/500 (generator = networks again),
