@@ -290,7 +290,7 @@ class GroupStore:
                   curves=np.asarray(run.curves, np.float32).reshape(
                       len(run.curves), len(train.CurveMetrics._fields), -1),
                   curve_steps=np.asarray(run.curve_steps, np.int64))
-    io.atomic_write_npz(self.ckpt, arrays)
+    io.atomic_write_npz(self.ckpt, arrays, compress=False)  # rewritten often; weights barely shrink
 
   def load_ckpt(self, template: Any) -> tuple[GroupRun, int] | None:
     if self.ckpt is None or not os.path.exists(self.ckpt):

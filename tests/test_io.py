@@ -86,3 +86,18 @@ def test_a_process_that_is_not_the_writer_writes_nothing(tmp_path):
   finally:
     io.set_writer(True)
   assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("compress", [True, False])
+def test_atomic_write_npz_round_trips_compressed_or_plain(tmp_path, compress):
+  import zipfile
+  path = str(tmp_path / "a.npz")
+  arrays = {"w": np.random.default_rng(0).normal(size=(40, 30)).astype(np.float32),
+            "step": np.int64(7), "h": np.array([np.nan, 1.0])}
+  io.atomic_write_npz(path, arrays, compress=compress)
+  back = io.load_npz(path)
+  for k, v in arrays.items():
+    np.testing.assert_array_equal(back[k], v)
+  with zipfile.ZipFile(path) as z:
+    kinds = {i.compress_type for i in z.infolist()}
+  assert kinds == ({zipfile.ZIP_DEFLATED} if compress else {zipfile.ZIP_STORED})
