@@ -218,17 +218,17 @@ def _estimator(method: str, kwargs: dict):
 
 
 def evaluate(method: str, X, L, mask, kwargs: dict, held: tuple | None = None) -> dict:
-  """NMSE, mask scores, wall time and convergence of one fit (``fit(X).transform(X)``, which is
-  ``decompose``'s result bit for bit). For the VAE also ``nmse_encoder``: L̂ decoded from the
-  encoder's μz (``refine_steps=0``) from the same fit, and the latent coordinates it uses; for
-  RDA the outer iterations run. With ``held`` = (X_new, L_new) rows the fit never saw,
-  ``heldout_nmse`` of ``transform(X_new)``."""
+  """NMSE, mask scores, wall time and convergence of one fit (``fit_transform(X)``, which is
+  ``decompose``'s result bit for bit; for RDA the outer loop's own last L). For the VAE also
+  ``nmse_encoder``: L̂ decoded from the encoder's μz (``refine_steps=0``) from the same fit, and
+  the latent coordinates it uses; for RDA the outer iterations run. With ``held`` = (X_new,
+  L_new), rows the fit never saw, ``heldout_nmse`` of ``transform(X_new)``."""
   t0 = time.time()
   if method == "rpca":
     res, model = hidden_talents.decompose(X, method="rpca", **kwargs), None
   else:
-    model = _estimator(method, kwargs).fit(X)
-    res = model.transform(X)
+    model = _estimator(method, kwargs)
+    res = model.fit_transform(X)
   seconds = time.time() - t0
   sc = mask_scores(res.mask, mask)
   out = {"nmse": float(metrics.nmse(L, res.L)), "precision": sc["precision"],

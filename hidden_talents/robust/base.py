@@ -204,7 +204,9 @@ class RobustEstimator:
 
   def fit_transform(self, X: Any, y: Any = None, *, missing: Any = None,
                     progress: bool = False) -> Decomposition:
-    """``fit(X).transform(X)``, bit for bit, reconstructing the rows once (nothing is kept)."""
+    """Fits and decomposes the same rows, reconstructing them once (nothing is kept): for the VAE
+    and RPCA ``fit(X).transform(X)`` bit for bit; for RDA the outer loop's own last (L, S), which a
+    later ``transform`` of new rows cannot have (``robust.autoencoder``)."""
     X, missing, Z, rec = self._fit(X, missing, progress)
     return self._decomposition(X, Z, rec, missing, self.config_["threshold"])
 

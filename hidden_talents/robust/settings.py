@@ -87,8 +87,9 @@ class Defaults:
   rda_outer: int = 20
   # Stop when ‖X − L_D − S‖_F / ‖X‖_F changes by less than this relative amount.
   rda_tol: float = 1e-4
-  # Proximal iterations with the trained autoencoder fixed, for new rows.
-  rda_transform_iterations: int = 10
+  # New rows: the trained autoencoder's plain reconstruction D(E(X)) (the authors' getRecon);
+  # more proximal iterations from S = 0 drift (robust/autoencoder.py's docstring).
+  rda_transform_iterations: int = 1
 
 
 DEFAULTS = Defaults()

@@ -28,28 +28,39 @@ def fitted():
   return X, L, RobustRDA(**KW).fit(X)
 
 
-def test_fit_runs_the_outer_loop_and_transform_repeats_it(fitted):
+def test_fit_runs_the_outer_loop_and_fit_transform_returns_its_output(fitted):
   X, _, model = fitted
   info = model.fit_info_
   assert info["steps_per_outer"] == 250 and 2 <= info["outer_iterations"] <= 4
   assert info["steps_run"] == 250 * info["outer_iterations"] == len(info["loss_history"]) * 250
   assert len(info["criterion_history"]) == info["outer_iterations"]
-  same_result(model.transform(X), RobustRDA(**KW).fit_transform(X))  # = fit, then transform
-  res = model.transform(X)
-  assert res.info["method"] == "rda" and res.info["settings"]["lam"] == model.lam_
-  np.testing.assert_allclose(res.L + res.S, X, atol=1e-12)
+  again = RobustRDA(**KW)
+  own = again.fit_transform(X)  # the loop's last L: deterministic, and not a second pass
+  same_result(own, RobustRDA(**KW).fit_transform(X))
+  assert own.info["method"] == "rda" and own.info["settings"]["lam"] == again.lam_
+  np.testing.assert_allclose(own.L + own.S, X, atol=1e-12)
+  # The fit's own rows end where the loop fed S back; the plain reconstruction of the same rows
+  # by the fixed autoencoder (transform's default) is another L.
+  assert not np.allclose(own.L, model.transform(X).L)
+
+
+def test_one_outer_iteration_is_the_plain_autoencoder_both_ways():
+  """With one outer iteration the loop's L is D(E(X)): fit_transform = fit, then transform."""
+  X, _ = circle(200, seed=0, nu=0.1)
+  kw = {**KW, "outer_iterations": 1, "steps": 250}
+  same_result(RobustRDA(**kw).fit_transform(X), RobustRDA(**kw).fit(X).transform(X))
 
 
 def test_transform_iterations(fitted):
-  """One iteration decodes X itself (the plain reconstruction); more iterations change L by
+  """By default new rows get the plain reconstruction D(E(X)); more iterations change L by
   feeding the thresholded residual back."""
   X, _, model = fitted
   Z = (X - model.center_) / model.scale_
   plain = engine.apply_vae(model.engine_settings_, model.params_, Z) * model.scale_ + model.center_
-  one = model.transform(X, iterations=1)
-  np.testing.assert_allclose(one.L, plain, rtol=1e-12, atol=1e-12)
-  assert one.info["settings"]["transform_iterations"] == 1
-  assert not np.allclose(model.transform(X).L, plain)  # the default 10 feed S back
+  default = model.transform(X)
+  np.testing.assert_allclose(default.L, plain, rtol=1e-12, atol=1e-12)
+  assert default.info["settings"]["transform_iterations"] == 1
+  assert not np.allclose(model.transform(X, iterations=3).L, plain)
   with pytest.raises(ValueError, match="iterations"):
     model.transform(X, iterations=0)
 
