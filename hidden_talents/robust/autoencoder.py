@@ -176,7 +176,7 @@ class RobustRDA(model_file.SavedModel, RobustEstimator):
             "hidden_widths": list(settings.decoder_widths), "alpha": settings.alpha,
             "missing_entries": 0 if missing is None else int(missing.sum())}
     state = {"engine_settings_": settings, "params_": params, "fit_info_": info, "lam_": lam}
-    # The fitted rows' decomposition is the loop's own last (L, S): no second pass.
+    # The fitted rows' L is the loop's own last L: no second pass (hence no reconstruction time).
     info["reconstruction_seconds"] = 0.0
     rec = Reconstruction(res.L, {"fitted_rows": n, **info},
                          {"sparse_fraction": float(np.mean(res.S != 0))})

@@ -205,7 +205,7 @@ class RobustEstimator:
   def fit_transform(self, X: Any, y: Any = None, *, missing: Any = None,
                     progress: bool = False) -> Decomposition:
     """Fits and decomposes the same rows, reconstructing them once (nothing is kept): for the VAE
-    and RPCA ``fit(X).transform(X)`` bit for bit; for RDA the outer loop's own last (L, S), which a
+    and RPCA ``fit(X).transform(X)`` bit for bit; for RDA L is the outer loop's own last L, which a
     later ``transform`` of new rows cannot have (``robust.autoencoder``)."""
     X, missing, Z, rec = self._fit(X, missing, progress)
     return self._decomposition(X, Z, rec, missing, self.config_["threshold"])
