@@ -20,10 +20,7 @@ the timers inside it):
 * interpreter start-up (process start → the script's first line, from ``/proc``), imports (JAX;
   flax and optax with the training engine; matplotlib with the figures; the rest), backend start;
 * tracing, lowering and XLA compilation (or loading from the persistent cache) of every program,
-  from JAX's own monitoring events, each under the activity that triggered it; the sweep compiles
-  its programs side by side on threads (``sweep.precompile``): the main thread's wait for them is
-  a row, their own seconds (which overlap) are printed below the table (``HT_PRECOMPILE=off``
-  compiles every program on its first call instead, each under its row);
+  from JAX's own monitoring events, each under the activity that triggered it;
 * the data table (``stream.clean_table``), the memory model, the sweep's programs as called by
   ``sweep.run_sweep`` (init, training chunks, curve points, evaluation, refit; each call waited
   for, as the sweep waits for their results right after), the sweep's own bookkeeping, RPCA, the
@@ -43,7 +40,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
@@ -76,7 +72,6 @@ class Clock:
     self.stack: list[list] = []  # [label, start, seconds given to inner timers]
     self.programs: dict[str, dict[str, float]] = {}
     self.counts: dict[str, int] = {}
-    self.background: dict[str, float] = {}  # compile phases on the compiler threads
 
   def add(self, label: str, seconds: float) -> None:
     self.rows[label] = self.rows.get(label, 0.0) + seconds
@@ -101,16 +96,11 @@ class Clock:
     kind = COMPILE_EVENTS.get(event)
     if kind is None:
       return
-    prog = self.programs.setdefault(str(kwargs.get("fun_name", "?")), {})
-    prog[kind] = prog.get(kind, 0.0) + duration
-    if threading.current_thread() is not threading.main_thread():
-      # The sweep's compiler threads (``sweep.precompile``): their seconds overlap each other
-      # and the main thread's wait for them, so they are reported beside the table.
-      self.background[kind] = self.background.get(kind, 0.0) + duration
-      return
     self.add(f"{kind} ({self.top()})", duration)
     if self.stack:
       self.stack[-1][2] += duration
+    prog = self.programs.setdefault(str(kwargs.get("fun_name", "?")), {})
+    prog[kind] = prog.get(kind, 0.0) + duration
 
   def count_event(self, event: str, **kwargs) -> None:
     if "compilation_cache" in event:
@@ -185,7 +175,6 @@ def instrument(clock: Clock) -> None:
       tag[0] = before
 
   sweep.run_sweep = timed_run_sweep
-  wrap(clock, sweep, "precompile", label("compiling the sweep's programs side by side"))
   wrap(clock, stream, "clean_table", label("data table"), block=True)
   wrap(clock, memory, "fit_cells_per_group", "memory model")
   for owner, names in ((io, ("atomic_write_bytes", "atomic_write_npz", "atomic_write_json",
@@ -248,7 +237,6 @@ def child(args) -> None:
   clock("launch (flags, config)", launch_module)
   with open(args.out, "w") as f:
     json.dump({"rows": clock.rows, "programs": clock.programs, "cache": clock.counts,
-               "background": clock.background,
                "child_seconds": seconds_since_process_start()}, f)
 
 
@@ -275,9 +263,9 @@ def merged(rows: dict[str, float]) -> dict[str, float]:
   return out
 
 
-def table(rows: dict[str, float], wall: float, background: dict[str, float]) -> str:
-  """The merged rows, largest first, with their share of the wall time, the totals of each
-  compilation phase, and the compiler threads' seconds (overlapping the rows)."""
+def table(rows: dict[str, float], wall: float) -> str:
+  """The merged rows, largest first, with their share of the wall time, and the totals of each
+  compilation phase."""
   lines = [f"{'':52s} {'seconds':>9s} {'share':>7s}"]
   for label, sec in sorted(merged(rows).items(), key=lambda kv: -kv[1]):
     lines.append(f"{label:52s} {sec:9.2f} {100 * sec / wall:6.1f}%")
@@ -286,10 +274,6 @@ def table(rows: dict[str, float], wall: float, background: dict[str, float]) -> 
     total = sum(v for k, v in rows.items() if k.startswith(f"{kind} ("))
     lines.append(f"{'  of which ' + kind + ', all programs':52s} {total:9.2f} "
                  f"{100 * total / wall:6.1f}%")
-  for kind in COMPILE_EVENTS.values():
-    if kind in background:
-      lines.append(f"{'compiler threads, summed (beside the rows): ' + kind:52s} "
-                   f"{background[kind]:9.2f}")
   return "\n".join(lines)
 
 
@@ -315,13 +299,12 @@ def main(argv: list[str] | None = None) -> None:
   rows["interpreter exit"] = max(wall - got["child_seconds"], 0.0)
   print(f"# {args.grid}, {args.cache} compilation cache, load average "
         f"{os.getloadavg()[0]:.2f}, cache {got['cache']}")
-  print(table(rows, wall, got.get("background", {})))
+  print(table(rows, wall))
   print(json.dumps({"grid": args.grid, "cache": args.cache, "wall_seconds": round(wall, 2),
                     "accounted_seconds": round(sum(rows.values()), 2),
                     "rows": {k: round(v, 3) for k, v in rows.items()},
                     "programs": {k: {kk: round(vv, 3) for kk, vv in v.items()}
                                  for k, v in got["programs"].items()},
-                    "compiler_threads": {k: round(v, 3) for k, v in got["background"].items()},
                     "cache_events": got["cache"], "loadavg": round(os.getloadavg()[0], 2)}))
 
 

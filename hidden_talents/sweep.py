@@ -26,7 +26,6 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from concurrent import futures
 from typing import Any, NamedTuple
 
 import jax
@@ -153,25 +152,6 @@ def _mesh() -> Mesh | None:
   return Mesh(np.array(devices), ("cells",))
 
 
-class _AOT:
-  """A jitted program compiled with XLA ``compiler_options`` on its first call (``HT_OPTLVL``:
-  ``xla_backend_optimization_level`` for the programs named in ``HT_OPTWHICH``). Tried: see
-  BENCHMARKS.md, "Where a run's wall time goes"."""
-
-  def __init__(self, fn, options):
-    self.fn, self.options, self.exe = fn, options, None
-
-  def __call__(self, *args):
-    if any(isinstance(a, jax.core.Tracer) for a in jax.tree.leaves(args)):
-      return self.fn(*args)
-    if self.exe is None:
-      self.exe = self.fn.lower(*args).compile(compiler_options=self.options)
-    return self.exe(*args)
-
-  def __getattr__(self, name):
-    return getattr(self.fn, name)
-
-
 class Compiled(NamedTuple):
   """The jitted, cell-vmapped programs of one sweep (compiled on first call, once per shape)."""
 
@@ -197,57 +177,14 @@ def compile_sweep(settings: train.Settings, *, sharded: bool = True) -> Compiled
   sharding = None if mesh is None else NamedSharding(mesh, PartitionSpec("cells"))
   kw = {} if sharding is None else {"out_shardings": sharding}
   per_cell = lambda f: jax.vmap(f, in_axes=(0, 0, None))
-  lvl = os.environ.get("HT_OPTLVL", "")
-  which = os.environ.get("HT_OPTWHICH", "init,curve,evaluate").split(",")
-  co = lambda name, f: (_AOT(f, {"xla_backend_optimization_level": int(lvl)})
-                        if lvl and name in which else f)
   return Compiled(
-      init=co("init", jax.jit(jax.vmap(fns.init), **kw)),
-      chunk=co("chunk", jax.jit(per_cell(fns.run_chunk), donate_argnums=(0,),
-                    **({} if sharding is None else {"out_shardings": (sharding, sharding)}))),
-      evaluate=co("evaluate", jax.jit(per_cell(fns.evaluate), **kw)),
-      curve=co("curve", jax.jit(per_cell(fns.curve_point), **kw)),
+      init=jax.jit(jax.vmap(fns.init), **kw),
+      chunk=jax.jit(per_cell(fns.run_chunk), donate_argnums=(0,),
+                    **({} if sharding is None else {"out_shardings": (sharding, sharding)})),
+      evaluate=jax.jit(per_cell(fns.evaluate), **kw),
+      curve=jax.jit(per_cell(fns.curve_point), **kw),
       refit=jax.jit(per_cell(fns.refit_logvar_head), **kw),
       sharding=sharding, num_devices=1 if mesh is None else mesh.devices.size)
-
-
-PRECOMPILE_ENV = "HT_PRECOMPILE"  # "off" (or "0"): compile each program on its first call
-
-
-def precompile(compiled: Compiled, gcells: train.Cell, data, *, refit: bool) -> None:
-  """Compiles every program a group of ``gcells``' shapes calls (training chunk, curve point,
-  evaluation, init, and the Σz head refit with ``refit``) side by side, one thread per core, and
-  returns when all are compiled; their calls then find them compiled (JAX's own caches).
-
-  XLA compiles a program on one core: compiled one after another on first call, as the sweep
-  reaches them, a cold start leaves the other cores idle for all that time. Programs, results and
-  the persistent cache are as without it (``HT_PRECOMPILE=off`` compiles each on its first call:
-  the A/B of ``bench/wall_breakdown.py``; BENCHMARKS.md has the numbers). A compilation error is
-  raised here, as it would be at the first call.
-  """
-  if os.environ.get(PRECOMPILE_ENV, "").lower() in ("off", "0"):
-    return
-  state = jax.eval_shape(compiled.init, gcells)
-  if compiled.sharding is not None:
-    state = jax.tree.map(
-        lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=compiled.sharding), state)
-  jobs = [(compiled.curve, (state, gcells, data)), (compiled.chunk, (state, gcells, data)),
-          (compiled.init, (gcells,)), (compiled.evaluate, (state, gcells, data))]  # longest first
-  if refit:
-    jobs.append((compiled.refit, (state, gcells, data)))
-  pool = futures.ThreadPoolExecutor(min(len(jobs), _cpu_cores()), thread_name_prefix="ht-compile")
-  try:
-    for _ in pool.map(lambda job: job[0].lower(*job[1]).compile(), jobs):
-      pass
-  finally:  # on an error or Ctrl-C, compilations not yet started are dropped
-    pool.shutdown(wait=False, cancel_futures=True)
-
-
-def _cpu_cores() -> int:
-  try:
-    return len(os.sched_getaffinity(0))
-  except AttributeError:  # not on Linux
-    return os.cpu_count() or 1
 
 
 class Progress:
@@ -536,7 +473,6 @@ def run_sweep(
   log = None if workdir is None else curves.MetricsLog(workdir, tag, labels)
   groups, params_all, train_seconds, chunks_run = [], [], 0.0, 0
   n_groups = -(-total // group)
-  started = False
   for g in range(n_groups):
     lo, hi = g * group, min((g + 1) * group, total)
     gcells = _place_cells(compiled, take(cells, _pad(np.arange(lo, hi), group_padded)))
@@ -544,9 +480,6 @@ def run_sweep(
     done = store.load_done(hi - lo)
     template = jax.eval_shape(compiled.init, gcells)
     if done is None:
-      if not started:  # every group has the same shapes: its programs serve them all
-        precompile(compiled, gcells, data, refit=refit_head)
-        started = True
       out = _train_and_evaluate_group(
           compiled, settings, gcells, data, store, log, template, lo=lo, hi=hi,
           num_chunks=num_chunks, eval_every=eval_every, checkpoint_every=checkpoint_every,

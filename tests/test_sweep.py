@@ -104,48 +104,6 @@ def test_sharded_over_four_cpu_devices_equals_unsharded():
   np.testing.assert_allclose(sharded, plain, rtol=1e-4)
 
 
-PRECOMPILED = r"""
-import json
-import jax
-from hidden_talents import sweep
-from tests.helpers import TINY
-from tests.test_sweep import _cells
-compiled = []
-jax.monitoring.register_event_duration_secs_listener(
-    lambda event, seconds, **kw: compiled.append(str(kw.get("fun_name")))
-    if event == "/jax/core/compile/backend_compile_duration" else None)
-res = sweep.run_sweep(TINY, _cells(), num_steps=10, progress=False, refit_head=True)
-print(json.dumps({"compiled": compiled, "nmse": res.eval.nmse.tolist(),
-                  "refit": res.vae_objective_refit.tolist(), "history": res.history.tolist(),
-                  "curves": res.curves.nmse.tolist()}))
-"""
-
-
-@pytest.mark.slow  # two fresh processes, ~20 s: CI runs it with -m slow
-@pytest.mark.parametrize("devices", [1, 2])
-def test_programs_compiled_on_the_compiler_thread_are_compiled_once_with_the_same_results(
-    devices):
-  """``sweep.precompile``: every program of the sweep compiles once (the call finds the compiler
-  threads' executable instead of compiling again), and the numbers are bit-identical to compiling
-  each program on its first call (``HT_PRECOMPILE=off``)."""
-  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-  runs = {}
-  for mode in ("on", "off"):
-    env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
-               JAX_PLATFORMS="cpu", HT_PRECOMPILE=mode, HT_COMPILE_CACHE="off")
-    env.pop("JAX_COMPILATION_CACHE_DIR", None)
-    out = subprocess.run([sys.executable, "-c", PRECOMPILED], env=env, cwd=root,
-                         capture_output=True, text=True, timeout=600)
-    assert out.returncode == 0, out.stderr
-    runs[mode] = json.loads(out.stdout.strip().splitlines()[-1])
-  programs = ("jit(init)", "jit(run_chunk)", "jit(curve_point)", "jit(evaluate)",
-              "jit(refit_logvar_head)")
-  for mode in ("on", "off"):
-    assert [runs[mode]["compiled"].count(p) for p in programs] == [1] * 5, runs[mode]["compiled"]
-  for key in ("nmse", "refit", "history", "curves"):
-    assert runs["on"][key] == runs["off"][key], key
-
-
 def test_fingerprint_hashes_only_settings_that_differ_from_defaults():
   import dataclasses
   cells = _cells()
