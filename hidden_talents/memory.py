@@ -108,3 +108,27 @@ def fit_cells_per_group(settings: train.Settings, num_cells: int, *,
         f"one cell needs {model.bytes_for(1) + extra:,} bytes per device, more than the budget "
         f"of {budget:,}; use smaller widths, batch or eval_batch_size")
   return int(min(num_cells, per_device * devices))
+
+
+CPU_CELLS_PER_DEVICE = 10
+
+
+def cells_per_group(settings: train.Settings, num_cells: int, *, backend: str | None = None,
+                    num_devices: int | None = None) -> int:
+  """Cells per compiled call when a launch leaves it to the backend (``cells_per_group = -1``).
+
+  On an accelerator: as many as fit in its memory (``fit_cells_per_group``). On the CPU: at most
+  ``CPU_CELLS_PER_DEVICE`` cells per device, evened out over the groups needed (39 cells on 2
+  devices: 2 groups of 20, the second padded by one). Each device's cells then keep their weights
+  and Adam moments in its caches: on 2 cores the 604 cells of a quick-width grid train 1.54×
+  faster in groups of 20 than all in one program, the main job runs 1.13× faster
+  (BENCHMARKS.md, "Whole process against PyTorch"); the program is compiled once for every group,
+  and the main job's results came out bit-identical.
+  """
+  if num_cells < 1:
+    raise ValueError(f"num_cells must be positive, got {num_cells}")
+  if (backend or jax.default_backend()) != "cpu":
+    return fit_cells_per_group(settings, num_cells, num_devices=num_devices)
+  cap = CPU_CELLS_PER_DEVICE * (num_devices or len(jax.devices()))
+  groups = -(-num_cells // cap)
+  return -(-num_cells // groups)

@@ -42,3 +42,19 @@ def test_fit_cells_per_group():
     fit(1000 + 499)
   with pytest.raises(ValueError, match="num_cells"):
     fit(10**9, cells=0)
+
+
+def test_cells_per_group_on_the_cpu_is_about_ten_per_device_in_even_groups():
+  """``cells_per_group = -1`` on the CPU: at most 10 cells per device, the groups evened out;
+  the memory model is not consulted (no compilation)."""
+  group = lambda cells, devices=2: memory.cells_per_group(TINY, cells, backend="cpu",
+                                                          num_devices=devices)
+  assert group(12) == 12  # fewer cells than 10 per device: one program, as before
+  assert group(20) == 20
+  assert group(21) == 11  # two groups of 11 (the second padded by one), not 20 + 1
+  assert group(39) == 20
+  assert group(604) == 20  # 31 groups
+  assert group(604, devices=1) == 10
+  assert group(5, devices=4) == 5
+  with pytest.raises(ValueError, match="num_cells"):
+    group(0)

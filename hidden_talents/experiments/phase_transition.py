@@ -84,7 +84,7 @@ def validate(config) -> None:
   if "vae_warmup" in models and not config.kl_warmup_steps > 0:
     raise ValueError("kl_warmup_steps must be > 0 when vae_warmup is in models, got "
                      f"{config.kl_warmup_steps!r}")
-  checks.integer("cells_per_group (-1 = from the memory model, 0 = all)", config.cells_per_group,
+  checks.integer("cells_per_group (-1 = sized for the backend, 0 = all)", config.cells_per_group,
                  minimum=-1)
   if "rpca" in models:
     for f in checks.nonempty("rpca.lam_factors", config.rpca.lam_factors):
@@ -190,9 +190,9 @@ def train_grid(config, settings: train.Settings, workdir: str) -> dict[str, np.n
   if not infos:
     return {}
   group = int(config.cells_per_group)
-  if group < 0:  # sized from the memory model of this backend (hidden_talents/memory.py)
-    group = memory.fit_cells_per_group(settings, len(infos))
-    print(f"[memory] cells_per_group = {group} of {len(infos)} cells", file=sys.stderr)
+  if group < 0:  # sized for this backend (hidden_talents/memory.py)
+    group = memory.cells_per_group(settings, len(infos))
+    print(f"[groups] cells_per_group = {group} of {len(infos)} cells", file=sys.stderr)
   res = sweep.run_sweep(settings, sweep.make_cells(infos), num_steps=int(config.num_steps),
                         workdir=workdir, tag="main", cells_per_group=group,
                         checkpoint_every=int(config.checkpoint_every),

@@ -56,8 +56,9 @@ Presets (``--config=launch/configs/phase_transition.py:<preset>``):
   sample plus C1‖θ‖² (``loss_reduction='mean'``; eq. 2 sums over n, which makes C1 negligible:
   ``--config.loss_reduction=sum``); one latent sample per input (τ = 1; App. A uses 5 on MNIST);
   He-initialised hidden layers. For a GPU; cells run in groups sized from the device's memory
-  (``cells_per_group = -1``, hidden_talents/memory.py). ``--config.precision=bf16_matmul`` runs
-  the networks' matmuls in bfloat16 (float32 parameters, log-variances and loss).
+  (``cells_per_group = -1``, the default of every preset, hidden_talents/memory.py).
+  ``--config.precision=bf16_matmul`` runs the networks' matmuls in bfloat16 (float32 parameters,
+  log-variances and loss).
 * ``tiny`` — a handful of cells and steps, for tests.
 
 Any field can be overridden, e.g. ``--config.kappas='(2,4)' --config.nus='(0.1,0.2)'``.
@@ -123,9 +124,10 @@ def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
   # 'float32' (the paper's) or 'bf16_matmul' (bfloat16 matmuls, float32 parameters, log-variance
   # heads and loss math: for a GPU; BENCHMARKS.md gives its NMSE change and speed).
   c.precision = "float32"
-  # Cells per compiled call: 0 = all at once; -1 = as many as fit in 80 % of the device's memory
-  # (hidden_talents/memory.py: XLA's memory analysis of the programs, bench/memory_model.py).
-  c.cells_per_group = 0
+  # Cells per compiled call: 0 = all at once; -1 = sized for the backend (memory.cells_per_group):
+  # on an accelerator as many as fit in 80 % of its memory (XLA's memory analysis of the programs,
+  # bench/memory_model.py), on the CPU about 10 per device, which trains faster (BENCHMARKS.md).
+  c.cells_per_group = -1
   c.checkpoint_every = 2  # chunks
   # Figure 3: VAE Σz histograms at these (κ, ν); ν = 0 cells are added to the sweep if needed.
   c.fig3_kappas = (2, 8, 14, 20)  # () = no Figure 3
@@ -255,7 +257,6 @@ def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
     # training chunk's 137 MiB, XLA CPU analysis; bench/memory_model.py): 1000 rows keep it below
     # the chunk, so about 4× more cells fit in a group. Results agree to float rounding.
     c.eval_batch_size = 1000
-    c.cells_per_group = -1  # from the memory model of the device it runs on
     c.checkpoint_every = 10
     c.fig4.nus = _grid(0.0, 0.5, 0.05)
     c.fig4.num_steps = 2_000_000
