@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -97,7 +98,10 @@ _SMALL = ["--config.models=('vae','ae_l2')", "--config.fig4.enabled=False",
 
 
 def _env(devices: int) -> dict:
-  env = dict(os.environ, JAX_PLATFORMS="cpu",
+  """Both runs alike: CPU devices, and NumPy/SciPy's OpenBLAS on one thread. Two processes on one
+  host each run the RPCA baseline's SVDs; OpenBLAS's spinning threads then fight over the cores
+  (measured on 2 cores: RPCA 13–60 s instead of 4.5 s, whole run 37–87 s instead of 29–30 s)."""
+  env = dict(os.environ, JAX_PLATFORMS="cpu", OPENBLAS_NUM_THREADS="1", PYTHONFAULTHANDLER="1",
              XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
   for var in distributed.CLUSTER_ENV:
     env.pop(var, None)
@@ -125,11 +129,26 @@ def _start_two(workdir, extra=(), heartbeat=10):
         _cmd(workdir, [*extra, f"--coordinator_address=localhost:{port}", "--num_processes=2",
                        f"--process_id={pid}", f"--heartbeat_timeout={heartbeat}"]),
         cwd=REPO, env=_env(1), stdout=log, stderr=subprocess.STDOUT))
+    procs[-1].log_path = log.name
   return procs
 
 
 def _wait_all(procs, timeout=600):
-  return [p.wait(timeout=timeout) for p in procs]
+  """Exit codes; past the timeout every process is made to print its Python stacks (SIGABRT,
+  faulthandler) and killed, and the test fails with the end of each log."""
+  deadline = time.time() + timeout
+  try:
+    return [p.wait(timeout=max(deadline - time.time(), 1)) for p in procs]
+  except subprocess.TimeoutExpired:
+    for p in procs:
+      if p.poll() is None:
+        p.send_signal(signal.SIGABRT)
+    time.sleep(5)
+    for p in procs:
+      p.kill()
+      p.wait()
+    logs = [open(p.log_path).read()[-4000:] for p in procs]
+    pytest.fail(f"no exit within {timeout} s:\n" + "\n=====\n".join(logs))
 
 
 def _one_process(workdir, extra=()):
