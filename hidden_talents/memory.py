@@ -122,8 +122,10 @@ def cells_per_group(settings: train.Settings, num_cells: int, *, backend: str | 
   devices: 2 groups of 20, the second padded by one). Each device's cells then keep their weights
   and Adam moments in its caches: on 2 cores the 604 cells of a quick-width grid train 1.54×
   faster in groups of 20 than all in one program, the main job runs 1.13× faster
-  (BENCHMARKS.md, "Whole process against PyTorch"); the program is compiled once for every group,
-  and the main job's results came out bit-identical.
+  (BENCHMARKS.md, "Whole process against PyTorch"); the program is compiled once for every group.
+  The main job's results came out bit-identical; in general a group size gives each cell other
+  float rounding, which training amplifies (1000 steps of the ``matched`` preset in groups of 18:
+  every cell's NMSE within ±2 % of one program's).
   """
   if num_cells < 1:
     raise ValueError(f"num_cells must be positive, got {num_cells}")

@@ -56,7 +56,8 @@ Presets (``--config=launch/configs/phase_transition.py:<preset>``):
   sample plus C1‖θ‖² (``loss_reduction='mean'``; eq. 2 sums over n, which makes C1 negligible:
   ``--config.loss_reduction=sum``); one latent sample per input (τ = 1; App. A uses 5 on MNIST);
   He-initialised hidden layers. For a GPU; cells run in groups sized from the device's memory
-  (``cells_per_group = -1``, the default of every preset, hidden_talents/memory.py).
+  (``cells_per_group = -1``, the default of every preset but ``matched`` and ``budget``,
+  hidden_talents/memory.py).
   ``--config.precision=bf16_matmul`` runs the networks' matmuls in bfloat16 (float32 parameters,
   log-variances and loss).
 * ``tiny`` — a handful of cells and steps, for tests.
@@ -72,6 +73,14 @@ import ml_collections
 def _grid(start: float, stop: float, step: float) -> tuple[float, ...]:
   n = int(round((stop - start) / step)) + 1
   return tuple(round(start + i * step, 6) for i in range(n))
+
+
+# The studies in docs/results.md (``matched``, ``budget``) trained every cell in one program, and
+# their presets keep it so that they reproduce those numbers. Groups give each cell other float
+# rounding, which training amplifies: 1000 steps of ``matched`` in groups of 18 against one
+# program of 72 moved every cell's NMSE by up to ±2 % (the quick preset's groups of 20 came out
+# bit-identical; BENCHMARKS.md).
+_AS_PUBLISHED = 0
 
 
 def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
@@ -214,6 +223,7 @@ def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
     c.checkpoint_every = 10
     c.refit_head = True
     c.refit_steps = 2000
+    c.cells_per_group = _AS_PUBLISHED
     c.fig3_kappas = (4, 12, 20)
     c.fig3_nus = (0.0, 0.2, 0.4)
     c.fig4.enabled = False
@@ -237,6 +247,7 @@ def get_config(preset: str = "quick") -> ml_collections.ConfigDict:
     c.checkpoint_every = 10
     c.refit_head = True
     c.refit_steps = 2000
+    c.cells_per_group = _AS_PUBLISHED
     c.fig3_kappas = (4, 12, 20)
     c.fig3_nus = (0.0, 0.1, 0.3, 0.45)
     c.fig4.enabled = False
