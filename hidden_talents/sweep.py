@@ -8,7 +8,9 @@ as an uninterrupted run (batches are keyed by the global step, not by wall-clock
 
 Very large grids are split into groups of ``cells_per_group`` cells (same shapes, so the program is
 compiled once); each finished group is saved and skipped on resume. Device memory is then bounded
-by the group size, host memory by the number of cells.
+by the group size, host memory by the number of cells. The group size can change each cell's float
+rounding (XLA tiles the batched arithmetic by its shape), which training amplifies; results then
+agree across group sizes to training noise, not bit for bit (``memory.cells_per_group``).
 
 Devices: the cell axis is sharded over all devices (1-D mesh ``('cells',)``): the local ones, or
 those of every process after ``distributed.initialize`` (several hosts; each process then trains
